@@ -1,0 +1,92 @@
+"""Sample, reconstruction and latent-interpolation grids."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from genlab.callbacks.image_logging import fixed_rng, save_grid
+
+
+def _is_image_model(pl_module: L.LightningModule) -> bool:
+    return len(getattr(pl_module, "data_shape", ())) == 3
+
+
+def _due(trainer: L.Trainer, every_n_epochs: int) -> bool:
+    if trainer.sanity_checking or not trainer.is_global_zero or every_n_epochs <= 0:
+        return False
+    last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+    return (trainer.current_epoch + 1) % every_n_epochs == 0 or last
+
+
+class SampleGrid(Callback):
+    """Every N epochs, a grid of `n` samples from `pl_module.sample(n)` with the same noise
+    each time (`seed`), saved as images/samples_epochNNN.png and logged as `samples`."""
+
+    def __init__(self, every_n_epochs: int = 5, n: int = 64, seed: int = 0) -> None:
+        self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not (_due(trainer, self.every_n_epochs) and _is_image_model(pl_module)
+                and hasattr(pl_module, "sample")):
+            return
+        with fixed_rng(self.seed, pl_module.device):
+            images = pl_module.sample(self.n)
+        save_grid(trainer, "samples", images, nrow=int(math.sqrt(self.n)))
+
+
+class ReconstructionGrid(Callback):
+    """Every N epochs, the first `n` validation images (odd rows) above their
+    reconstructions (even rows); logged as `reconstructions`."""
+
+    def __init__(self, every_n_epochs: int = 5, n: int = 32, seed: int = 0) -> None:
+        self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
+        self._batch: torch.Tensor | None = None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                                dataloader_idx: int = 0) -> None:
+        if batch_idx == 0:
+            self._batch = batch[0][: self.n]
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (self._batch is None or not _due(trainer, self.every_n_epochs)
+                or not (_is_image_model(pl_module) and hasattr(pl_module, "reconstruct"))):
+            return
+        x = self._batch
+        with fixed_rng(self.seed, pl_module.device):
+            recon = pl_module.reconstruct(x)
+        nrow = min(8, len(x))
+        rows = []
+        for start in range(0, len(x), nrow):
+            rows += [x[start : start + nrow], recon[start : start + nrow]]
+        save_grid(trainer, "reconstructions", torch.cat(rows), nrow=nrow)
+
+
+class InterpolationGrid(Callback):
+    """After testing: for `pairs` pairs of test images, decode `steps` points on the line
+    between their posterior means; one row per pair, logged as `interpolation`."""
+
+    def __init__(self, pairs: int = 8, steps: int = 10) -> None:
+        self.pairs, self.steps = pairs, steps
+        self._batch: torch.Tensor | None = None
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                          dataloader_idx: int = 0) -> None:
+        if batch_idx == 0:
+            self._batch = batch[0][: 2 * self.pairs]
+
+    @torch.no_grad()
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (self._batch is None or not trainer.is_global_zero or not _is_image_model(pl_module)
+                or not (hasattr(pl_module, "encode") and hasattr(pl_module, "decode"))):
+            return
+        pairs = len(self._batch) // 2
+        mu = pl_module.encode(self._batch[: 2 * pairs])[0]
+        start, end = mu[:pairs], mu[pairs : 2 * pairs]
+        t = torch.linspace(0, 1, self.steps, device=mu.device).view(1, -1, 1)
+        z = start.unsqueeze(1) * (1 - t) + end.unsqueeze(1) * t  # (pairs, steps, D)
+        images = pl_module.decode(z.flatten(0, 1))
+        save_grid(trainer, "interpolation", images, nrow=self.steps, tag="test")

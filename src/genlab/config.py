@@ -1,0 +1,29 @@
+"""Where the configs live, and the resolvers they use. No torch imports here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+# One id per process, fixed at import: Hydra may resolve the run dir more than once, and
+# every resolution must give the same directory. time_ns + pid + random bits keep dirs
+# unique when many jobs start in the same second on one or many hosts.
+RUN_ID = f"{time.time_ns() % 10**9:09d}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def config_dir() -> Path:
+    """The `conf/` directory shipped inside the package (in a source checkout, the symlink
+    src/genlab/conf → conf/)."""
+    return Path(__file__).resolve().parent / "conf"
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("genlab_run_id"):
+        OmegaConf.register_new_resolver("genlab_run_id", lambda: RUN_ID)
+
+
+register_resolvers()

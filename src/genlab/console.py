@@ -1,0 +1,42 @@
+"""Terminal output with rich: the config tree, the final metrics table, one-paragraph
+errors. Imports no torch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+
+def config_tree(cfg: Mapping[str, Any], order: tuple[str, ...] = ()) -> Tree:
+    """A rich Tree of a plain config dict, top-level groups in `order` first."""
+    tree = Tree("config", guide_style="dim")
+    keys = [k for k in order if k in cfg] + [k for k in cfg if k not in order]
+    for key in keys:
+        _add(tree, str(key), cfg[key])
+    return tree
+
+
+def _add(parent: Tree, key: str, value: Any) -> None:
+    if isinstance(value, Mapping):
+        branch = parent.add(f"[bold]{key}[/]")
+        for k, v in value.items():
+            _add(branch, str(k), v)
+    else:
+        parent.add(f"{key}: [cyan]{value!r}[/]")
+
+
+def metrics_table(metrics: Mapping[str, float], title: str = "final metrics") -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in sorted(metrics):
+        table.add_row(name, f"{metrics[name]:.4f}")
+    return table
+
+
+def print_error(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)

@@ -1,0 +1,43 @@
+"""scikit-learn's 8×8 handwritten digits: the embedded default dataset (no download).
+
+1,797 grey-scale images with 17 grey levels (0..16), scaled to [0, 1] by /16. The split is
+fixed by `split_seed` (default 0): 360 test, 180 val, 1,257 train.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from genlab.data.base import SplitDataModule, image_tensor_dataset, seeded_split
+
+
+class DigitsDataModule(SplitDataModule):
+    def __init__(self, val_size: int = 180, test_size: int = 360, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.val_size, self.test_size = val_size, test_size
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (1, 8, 8)
+
+    @property
+    def num_classes(self) -> int:
+        return 10
+
+    def build_splits(self) -> dict[str, Dataset]:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x = torch.from_numpy(digits.images).float().div(16.0).unsqueeze(1)
+        y = torch.from_numpy(digits.target)
+        n = len(x)
+        test, val, train = seeded_split(
+            n, [self.test_size, self.val_size, n - self.test_size - self.val_size],
+            self.split_seed,
+        )
+        return {
+            "train": image_tensor_dataset(x[train], y[train]),
+            "val": image_tensor_dataset(x[val], y[val]),
+            "test": image_tensor_dataset(x[test], y[test]),
+        }

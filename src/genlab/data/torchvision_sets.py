@@ -1,0 +1,134 @@
+"""MNIST, Fashion-MNIST and CIFAR-10 through torchvision, held in memory as tensors.
+
+Files are read from `data_dir` in torchvision's layout (`MNIST/raw/*-ubyte`,
+`FashionMNIST/raw/*-ubyte`, `cifar-10-batches-py/`). Nothing is downloaded unless
+`data.download=true`; compute nodes without internet get a `DataNotFoundError` naming the
+directory and the command that fetches it on a machine with internet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from genlab.data.base import SplitDataModule, image_tensor_dataset, seeded_split
+from genlab.errors import ConfigError, DataNotFoundError
+
+# name → (torchvision class name, native (C, H, W), folder under data_dir, classes)
+DATASETS: dict[str, tuple[str, tuple[int, int, int], str, int]] = {
+    "mnist": ("MNIST", (1, 28, 28), "MNIST", 10),
+    "fashion_mnist": ("FashionMNIST", (1, 28, 28), "FashionMNIST", 10),
+    "cifar10": ("CIFAR10", (3, 32, 32), "cifar-10-batches-py", 10),
+}
+RESIZE_MODES = ("pad", "bilinear")
+
+
+def _torchvision_class(class_name: str, verify_md5: bool) -> type:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, class_name)
+    if verify_md5 or not hasattr(cls, "_check_integrity"):
+        return cls
+
+    # CIFAR's loader checks the md5 of every batch file; files written by tests (or
+    # re-packed by a user) carry the same format but other bytes. Existence is enough then.
+    class _Unverified(cls):
+        def _check_integrity(self) -> bool:
+            root = Path(self.root) / self.base_folder
+            return all((root / name).is_file() for name, _ in self.train_list + self.test_list)
+
+    return _Unverified
+
+
+def load_split(
+    name: str, data_dir: str, train: bool, download: bool, verify_md5: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load one official split as uint8 images (N, C, H, W) and long labels (N,)."""
+    class_name, _, folder, _ = DATASETS[name]
+    cls = _torchvision_class(class_name, verify_md5)
+    try:
+        ds = cls(root=data_dir, train=train, download=download)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted ..."
+        raise DataNotFoundError(
+            f"Dataset `{name}` was not found (or is incomplete) in "
+            f"{Path(data_dir, folder).resolve()}. Fetch it on a machine with internet with "
+            f"`genlab-train data={name} data.download=true paths.data_dir={data_dir} "
+            f"trainer.max_epochs=0` (or copy the torchvision files there), then run again."
+        ) from err
+    data = torch.as_tensor(ds.data)
+    images = data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1)
+    return images.contiguous(), torch.as_tensor(ds.targets).long()
+
+
+class TorchvisionDataModule(SplitDataModule):
+    """MNIST, Fashion-MNIST or CIFAR-10; the validation set is held out of the train split."""
+
+    def __init__(
+        self,
+        dataset: str,
+        data_dir: str,
+        download: bool = False,
+        image_size: int | None = None,
+        resize: str = "pad",
+        val_size: int = 5000,
+        verify_md5: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if dataset not in DATASETS:
+            raise ConfigError("data.dataset", dataset, ", ".join(DATASETS))
+        if resize not in RESIZE_MODES:
+            raise ConfigError("data.resize", resize, ", ".join(RESIZE_MODES))
+        native = DATASETS[dataset][1][1]
+        self.image_size = image_size or native
+        if self.image_size < native and resize == "pad":
+            raise ConfigError(
+                "data.image_size", image_size, f"≥ {native} with resize=pad",
+                "Use data.resize=bilinear to shrink images.",
+            )
+        self.dataset, self.data_dir, self.download = dataset, data_dir, download
+        self.resize, self.val_size, self.verify_md5 = resize, val_size, verify_md5
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        channels = DATASETS[self.dataset][1][0]
+        return (channels, self.image_size, self.image_size)
+
+    @property
+    def num_classes(self) -> int:
+        return DATASETS[self.dataset][3]
+
+    def prepare_data(self) -> None:
+        # Lightning calls this on one process per node: the only place a download may run.
+        if self.download:
+            for train in (True, False):
+                load_split(self.dataset, self.data_dir, train, True, self.verify_md5)
+
+    def _resized(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float().div(255.0)
+        size = self.image_size
+        if size == x.shape[-1]:
+            return x
+        if self.resize == "pad":
+            total = size - x.shape[-1]
+            return F.pad(x, (total // 2, total - total // 2, total // 2, total - total // 2))
+        return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
+
+    def build_splits(self) -> dict[str, Dataset]:
+        load = lambda train: load_split(  # noqa: E731
+            self.dataset, self.data_dir, train, False, self.verify_md5
+        )
+        x_train, y_train = load(True)
+        x_test, y_test = load(False)
+        val, train = seeded_split(
+            len(x_train), [self.val_size, len(x_train) - self.val_size], self.split_seed
+        )
+        x_train, x_test = self._resized(x_train), self._resized(x_test)
+        return {
+            "train": image_tensor_dataset(x_train[train], y_train[train]),
+            "val": image_tensor_dataset(x_train[val], y_train[val]),
+            "test": image_tensor_dataset(x_test, y_test),
+        }

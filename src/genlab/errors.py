@@ -1,0 +1,32 @@
+"""Typed errors. Each one is a single paragraph that says what to do next.
+
+The entry points catch `GenlabError`, print its message and exit with `exit_code`, so a
+user sees one paragraph instead of a traceback (set HYDRA_FULL_ERROR=1 for the traceback).
+"""
+
+
+class GenlabError(Exception):
+    """Base class of the errors genlab reports to the user without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(GenlabError, ValueError):
+    """A config key holds a value that is not allowed."""
+
+    exit_code = 2
+
+    def __init__(self, key: str, value: object, allowed: str, hint: str = "") -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        message = f"Invalid config: `{key}` = {value!r}; allowed: {allowed}."
+        if hint:
+            message += f" {hint}"
+        super().__init__(message)
+
+
+class DataNotFoundError(GenlabError, FileNotFoundError):
+    """A dataset is missing from disk (and downloading was not asked for)."""
+
+
+class DataFormatError(GenlabError, ValueError):
+    """A dataset file exists but cannot be read as the expected format."""

@@ -1,0 +1,1 @@
+"""Metrics: ELBO/IWAE helpers and (later) sample-quality metrics."""

@@ -1,0 +1,169 @@
+"""Variational auto-encoder (Kingma & Welling 2013).
+
+    ELBO(x) = E_q(z|x)[log p(x|z)] − KL(q(z|x) ‖ p(z)),  q = N(μ, diag σ²), p = N(0, I)
+
+Logged in nats per example: `*/elbo` (a lower bound on log p(x), higher is better),
+`*/recon` = E_q[log p(x|z)] (one sample), `*/kl`; at test `test/nll_iwae` = −log p̂(x) from
+the importance-weighted bound with K samples (Burda et al. 2015). What p(x|z) is:
+  - bernoulli, binarize=true: x̃ ~ Bernoulli(x) (dynamic at train, a fixed draw at val/test);
+    the ELBO bounds the log-probability of the binary x̃.
+  - bernoulli, binarize=false: the cross-entropy on grey values; not a normalised
+    likelihood, so the "ELBO" is an objective, not a bound on a probability.
+  - gaussian: N(x; decoder(z), σ²) with σ fixed (gaussian_std) or learned per pixel
+    (learn_std=true); the ELBO bounds the log-density of x (may be positive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from genlab.errors import ConfigError
+from genlab.metrics.elbo import (
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    iwae_bound,
+    kl_divergence,
+    log_normal_diag,
+    log_standard_normal,
+    reparameterize,
+)
+from genlab.models.optim import build_optimizer, build_scheduler
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+class VAE(L.LightningModule):
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        encoder: dict,
+        decoder: dict,
+        optimizer: dict,
+        latent_dim: int = 16,
+        likelihood: str = "bernoulli",
+        binarize: bool = False,
+        gaussian_std: float = 0.1,
+        learn_std: bool = False,
+        beta: float = 1.0,
+        kl_warmup_steps: int = 0,
+        iwae_samples: int = 1000,
+        iwae_chunk: int = 100,
+        scheduler: dict | None = None,
+        num_classes: int = 0,
+        name: str = "vae",
+    ) -> None:
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ConfigError("model.likelihood", likelihood, ", ".join(LIKELIHOODS))
+        self.save_hyperparameters()
+        self.data_shape = tuple(data_shape)
+        self.encoder = instantiate(encoder, in_shape=self.data_shape, out_dim=2 * latent_dim)
+        self.decoder = instantiate(decoder, latent_dim=latent_dim, out_shape=self.data_shape)
+        log_std = torch.full(self.data_shape, float(torch.tensor(gaussian_std).log()))
+        self.log_std = nn.Parameter(log_std, requires_grad=learn_std)
+
+    # --- the model -------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, *data_shape) in [0, 1] → μ, log σ²: (B, latent_dim)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent_dim) → the mean of p(x|z): (B, *data_shape) in [0, 1]."""
+        out = self.decoder(z)
+        return out.sigmoid() if self.hparams.likelihood == "bernoulli" else out.clamp(0, 1)
+
+    def log_likelihood(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) from the decoder output: (B, ...) → (B,) nats."""
+        if self.hparams.likelihood == "bernoulli":
+            return bernoulli_log_likelihood(out, x)
+        return gaussian_log_likelihood(out, self.log_std, x)
+
+    def elbo_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One-sample ELBO pieces per example (B,): recon, kl, elbo."""
+        mu, logvar = self.encode(x)
+        recon = self.log_likelihood(self.decoder(reparameterize(mu, logvar)), x)
+        kl = kl_divergence(mu, logvar)
+        return {"recon": recon, "kl": kl, "elbo": recon - kl}
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """n samples from the prior, decoded to their mean: (n, *data_shape) in [0, 1]."""
+        z = torch.randn(n, self.hparams.latent_dim, device=self.device)
+        return self.decode(z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean: (B, *data_shape) → (B, *data_shape) in [0, 1]."""
+        return self.decode(self.encode(x)[0])
+
+    # --- data -------------------------------------------------------------------------------
+    def _observed(self, x: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
+        if not (self.hparams.likelihood == "bernoulli" and self.hparams.binarize):
+            return x
+        if stage == "train":
+            return torch.bernoulli(x)
+        # a fixed binarisation of each evaluation batch, the same in every epoch and run
+        gen = torch.Generator(device=x.device).manual_seed(10_000 + batch_idx)
+        return (torch.rand(x.shape, generator=gen, device=x.device) < x).to(x.dtype)
+
+    def kl_weight(self) -> float:
+        """β times the linear KL warm-up factor (the reported ELBO always uses weight 1)."""
+        warmup = self.hparams.kl_warmup_steps
+        ramp = min(1.0, self.global_step / warmup) if warmup > 0 else 1.0
+        return self.hparams.beta * ramp
+
+    # --- Lightning ------------------------------------------------------------------------
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x = self._observed(batch[0], "train", batch_idx)
+        t = self.elbo_terms(x)
+        loss = -(t["recon"] - self.kl_weight() * t["kl"]).mean()
+        self.log_dict(
+            {f"train/{k}": v.mean() for k, v in t.items()}, on_step=True, on_epoch=False,
+            batch_size=len(x),
+        )
+        self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=len(x))
+        return loss
+
+    def _eval_step(self, batch, batch_idx: int, stage: str) -> torch.Tensor:
+        x = self._observed(batch[0], stage, batch_idx)
+        t = self.elbo_terms(x)
+        self.log_dict(
+            {f"{stage}/{k}": v.mean() for k, v in t.items()}, on_epoch=True, sync_dist=True,
+            batch_size=len(x),
+        )
+        return x
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x = self._eval_step(batch, batch_idx, "test")
+        if self.hparams.iwae_samples > 0:
+            nll = -self.iwae_log_likelihood(x, self.hparams.iwae_samples)
+            self.log("test/nll_iwae", nll.mean(), on_epoch=True, sync_dist=True,
+                     batch_size=len(x))
+
+    @torch.no_grad()
+    def iwae_log_likelihood(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """The K-sample importance-weighted bound on log p(x), per example (B,) in nats,
+        evaluated in chunks of `iwae_chunk` samples to bound memory."""
+        mu, logvar = self.encode(x)
+        log_w = []
+        for start in range(0, k, self.hparams.iwae_chunk):
+            m = min(self.hparams.iwae_chunk, k - start)
+            z = reparameterize(mu.expand(m, *mu.shape), logvar.expand(m, *logvar.shape))
+            out = self.decoder(z.flatten(0, 1))
+            log_px = self.log_likelihood(out, x.expand(m, *x.shape).flatten(0, 1)).view(m, -1)
+            log_w.append(log_px + log_standard_normal(z) - log_normal_diag(z, mu, logvar))
+        return iwae_bound(torch.cat(log_w))  # (K, B) → (B,)
+
+    def configure_optimizers(self):
+        opt = build_optimizer(self.parameters(), self.hparams.optimizer)
+        sched = build_scheduler(opt, self.hparams.scheduler)
+        return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}

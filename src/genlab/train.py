@@ -1,0 +1,143 @@
+"""genlab-train: compose the config, check it, build everything from `_target_`, fit,
+test with the best checkpoint, return `optimized_metric`.
+
+Importing this module imports neither torch nor Lightning: the config is validated first,
+so a typo is reported in well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from genlab.config import config_dir
+from genlab.console import config_tree, metrics_table, print_error
+from genlab.errors import GenlabError
+from genlab.schema import validate
+
+CONFIG_ORDER = ("data", "model", "trainer", "logger", "callbacks", "paths")
+
+
+def is_rank_zero() -> bool:
+    return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
+
+
+def instantiate(cfg: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate that lets genlab's own errors through unwrapped."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return hydra.utils.instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, GenlabError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train and test one run; return the value of `cfg.optimized_metric`."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    validate(plain)
+    output_dir = Path(cfg.paths.output_dir)
+    if is_rank_zero():
+        from rich.console import Console
+
+        Console().print(config_tree(plain, CONFIG_ORDER))
+        output_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(plain), output_dir / "config_resolved.yaml")
+
+    import lightning as L
+
+    from genlab.tracking import build_loggers, finish_loggers, log_config
+
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(
+        cfg.model, data_shape=list(datamodule.shape), num_classes=datamodule.num_classes,
+        _recursive_=False, _convert_="all",
+    )
+    callbacks = build_callbacks(cfg)
+    loggers = build_loggers(cfg.get("logger"), str(output_dir))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    log_config(trainer.loggers, plain)
+    try:
+        metrics = fit_and_test(cfg, trainer, model, datamodule)
+    except BaseException:
+        finish_loggers(trainer.loggers, failed=True)
+        raise
+    finish_loggers(trainer.loggers)
+    return metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
+
+
+def build_callbacks(cfg: DictConfig) -> list:
+    """The configured callbacks; a progress bar is dropped when the trainer has it off."""
+    from lightning.pytorch.callbacks import ProgressBar
+
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
+                 if c and "_target_" in c]
+    if cfg.trainer.get("enable_progress_bar", True) is False:
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return callbacks
+
+
+def fit_and_test(cfg: DictConfig, trainer: Any, model: Any, datamodule: Any) -> dict[str, float]:
+    """Fit, then test with the best checkpoint; report and return the final metrics."""
+    metrics: dict[str, float] = {}
+    if cfg.train:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics.update(_floats(trainer.callback_metrics))
+    ckpt_cb = trainer.checkpoint_callback
+    best = ckpt_cb.best_model_path if ckpt_cb else ""
+    if cfg.train and best and cfg.optimized_metric and ckpt_cb.monitor == cfg.optimized_metric:
+        metrics[cfg.optimized_metric] = float(ckpt_cb.best_model_score)
+    if cfg.test:
+        ckpt = best or (cfg.get("ckpt_path") if not cfg.train else None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=True)
+        metrics.update(_floats(trainer.callback_metrics))
+    if trainer.is_global_zero:
+        _report(metrics, Path(cfg.paths.output_dir), best)
+    return metrics
+
+
+def _floats(values: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items()}
+
+
+def _report(metrics: dict[str, float], output_dir: Path, best_ckpt: str) -> None:
+    from rich.console import Console
+
+    Console().print(metrics_table(metrics))
+    record = {"metrics": metrics, "best_checkpoint": best_ckpt, "output_dir": str(output_dir)}
+    tmp = output_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(output_dir / "metrics.json")
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        return run(cfg)
+    except GenlabError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print_error(str(err))
+        sys.exit(err.exit_code)
+
+
+def main() -> None:
+    """Console-script entry point (`genlab-train`)."""
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
