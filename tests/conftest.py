@@ -37,9 +37,10 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """compose_cfg("model=conv_vae", ...) → the composed train config with its output dir
-    set to tmp_path/run, as `genlab-train` would see it."""
+    set to tmp_path/run (or output_dir), as `genlab-train` would see it."""
 
-    def _compose(*overrides: str, tiny: bool = True) -> DictConfig:
+    def _compose(*overrides: str, tiny: bool = True, output_dir: Path | None = None) -> DictConfig:
+        out = str(output_dir or tmp_path / "run")
         GlobalHydra.instance().clear()
         with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
             cfg = compose(
@@ -48,11 +49,11 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
                 return_hydra_config=True,
             )
         with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+            cfg.hydra.runtime.output_dir = out
             cfg.hydra.job.num = 0
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp_path / "run")
+            cfg.paths.output_dir = out
             del cfg["hydra"]
         return cfg
 

@@ -101,6 +101,28 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     "genlab.nets.mlp.MLPDecoder": _NET,
     "genlab.nets.conv.ConvEncoder": _NET,
     "genlab.nets.conv.ConvDecoder": _NET,
+    # GAN family (genlab/models/gan.py, nets/dcgan.py, nets/toy.py, data/toy2d.py)
+    "genlab.models.gan.GAN": {
+        "name": STR, "latent_dim": INT_POS,
+        "objective": Spec("str", choices=("minimax", "non_saturating")), "d_steps": INT_POS,
+        "label_smoothing": Spec("float", 0, 0.5), "conditional": BOOL,
+        "conditioning": Spec("str", choices=("concat", "projection")), "embed_dim": INT_POS,
+        "fixed_noise_size": INT_POS, "fixed_noise_seed": INT_NONNEG,
+        "generator": Spec("dict"), "discriminator": Spec("dict"),
+        "optimizer_g": Spec("dict"), "optimizer_d": Spec("dict"),
+    },
+    "genlab.nets.dcgan.DCGANGenerator": {"base_channels": INT_POS},
+    "genlab.nets.dcgan.DCGANDiscriminator": {"base_channels": INT_POS},
+    "genlab.nets.toy.MLPGenerator": {"hidden_dims": Spec("list")},
+    "genlab.nets.toy.MLPDiscriminator": {"hidden_dims": Spec("list")},
+    "genlab.data.toy2d.Ring8": {
+        **_SPLIT, "radius": FLOAT_POS, "n_modes": INT_POS, "std": FLOAT_POS,
+        "train_size": INT_POS, "val_size": INT_POS, "test_size": INT_POS,
+    },
+    "genlab.data.toy2d.Grid25": {
+        **_SPLIT, "side": INT_POS, "spacing": FLOAT_POS, "std": FLOAT_POS,
+        "train_size": INT_POS, "val_size": INT_POS, "test_size": INT_POS,
+    },
 }
 
 # Keys outside any `_target_` node, by dotted path.

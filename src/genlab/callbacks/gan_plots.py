@@ -1,0 +1,151 @@
+"""GAN pictures: D(x) and D(G(z)) over training, generated vs real 2-D points over the
+discriminator's output, and a class-conditional grid (one row per class). Each callback
+skips models without the methods it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from genlab.callbacks.image_logging import fixed_rng, log_image_file, run_dir, save_grid
+from genlab.callbacks.images import _due
+
+
+def _save_figure(trainer: L.Trainer, fig, key: str, tag: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = run_dir(trainer) / "images" / f"{key}_{tag}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    log_image_file(trainer, key, path)
+    return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+class DiscriminatorTrace(Callback):
+    """Plots the logged `train/d_real` = mean D(x) and `train/d_fake` = mean D(G(z)) per
+    training step, with the equilibrium value 1/2, every N epochs and at the end of fit;
+    saved as images/d_trace_*.png and logged as `d_trace`."""
+
+    def __init__(self, every_n_epochs: int = 5) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.steps: list[int] = []
+        self.values: list[torch.Tensor] = []  # (2,) per step, kept as tensors: no sync
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        metrics = trainer.callback_metrics
+        if trainer.is_global_zero and "train/d_real" in metrics:
+            self.steps.append(trainer.global_step)
+            self.values.append(torch.stack([metrics["train/d_real"], metrics["train/d_fake"]])
+                               .detach())
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.values and _due(trainer, self.every_n_epochs):
+            self.plot(trainer, f"epoch{trainer.current_epoch:03d}")
+
+    def plot(self, trainer: L.Trainer, tag: str) -> Path:
+        plt = _pyplot()
+        values = torch.stack(self.values).float().cpu().numpy()
+        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+        ax.plot(self.steps, values[:, 0], label="D(x), real", lw=0.8)
+        ax.plot(self.steps, values[:, 1], label="D(G(z)), generated", lw=0.8)
+        ax.axhline(0.5, color="k", ls="--", lw=0.8, label="equilibrium 1/2")
+        ax.set(xlabel="optimizer step", ylabel="mean discriminator output", ylim=(0, 1),
+               title="Discriminator on real and generated batches")
+        ax.legend(loc="best", fontsize=8)
+        return _save_figure(trainer, fig, "d_trace", tag)
+
+
+class ToyScatter(Callback):
+    """For 2-D data: every N epochs, `n` generated points (fixed noise seed) and the real
+    validation points over the contour of D(x), with the mode centres when the data module
+    has `mode_centers`; saved as images/toy_scatter_*.png, logged as `toy_scatter`."""
+
+    def __init__(self, every_n_epochs: int = 10, n: int = 2500, seed: int = 0,
+                 grid: int = 100) -> None:
+        self.every_n_epochs, self.n, self.seed, self.grid = every_n_epochs, n, seed, grid
+        self._real: list[torch.Tensor] = []
+
+    @staticmethod
+    def _applies(pl_module: L.LightningModule) -> bool:
+        return tuple(getattr(pl_module, "data_shape", ())) == (2,) and hasattr(pl_module, "sample")
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                                dataloader_idx: int = 0) -> None:
+        if batch_idx == 0:
+            self._real = []
+        if self._applies(pl_module) and sum(map(len, self._real)) < self.n:
+            self._real.append(batch[0].detach().cpu())
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not (self._real and self._applies(pl_module) and _due(trainer, self.every_n_epochs)):
+            return
+        with fixed_rng(self.seed, pl_module.device):
+            fake = pl_module.sample(self.n).float().cpu()
+        real = torch.cat(self._real)[: self.n]
+        centers = getattr(trainer.datamodule, "mode_centers", None)
+        self.plot(trainer, pl_module, real, fake, centers, f"epoch{trainer.current_epoch:03d}")
+
+    def plot(self, trainer, pl_module, real: torch.Tensor, fake: torch.Tensor,
+             centers: torch.Tensor | None, tag: str) -> Path:
+        plt = _pyplot()
+        both = torch.cat([real, fake])
+        lo, hi = both.quantile(0.005, dim=0), both.quantile(0.995, dim=0)
+        pad = 0.15 * (hi - lo).max() + 0.1
+        xs = torch.linspace(float(lo[0] - pad), float(hi[0] + pad), self.grid)
+        ys = torch.linspace(float(lo[1] - pad), float(hi[1] + pad), self.grid)
+        gx, gy = torch.meshgrid(xs, ys, indexing="xy")
+        fig, ax = plt.subplots(figsize=(5.5, 5), dpi=100)
+        if not getattr(pl_module, "conditional", False):  # D(x, y) has no single contour
+            prob = pl_module.discriminator_prob(torch.stack([gx, gy], -1).view(-1, 2))
+            cs = ax.contourf(gx, gy, prob.view(self.grid, self.grid).cpu(), levels=20,
+                             cmap="RdBu_r", alpha=0.6, vmin=0, vmax=1)
+            fig.colorbar(cs, ax=ax, label="D(x)")
+        ax.scatter(real[:, 0], real[:, 1], s=3, c="k", alpha=0.4, label="real")
+        ax.scatter(fake[:, 0], fake[:, 1], s=3, c="tab:orange", alpha=0.5, label="generated")
+        if centers is not None:
+            ax.scatter(centers[:, 0], centers[:, 1], marker="x", c="tab:green", s=40,
+                       label="mode centres")
+        ax.set(aspect="equal", title=f"Real vs generated, step {trainer.global_step}")
+        ax.legend(loc="upper right", fontsize=7)
+        return _save_figure(trainer, fig, "toy_scatter", tag)
+
+
+def class_grid_inputs(pl_module: L.LightningModule, per_class: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise and labels for a grid with one row per class and the same noise in each
+    column: z (K·per_class, latent_dim), labels (K·per_class,)."""
+    k = pl_module.num_classes
+    z = pl_module.fixed_noise[:per_class].repeat(k, 1)
+    labels = torch.arange(k, device=z.device).repeat_interleave(per_class)
+    return z, labels
+
+
+class ClassGrid(Callback):
+    """For conditional image models: every N epochs, one row per class, each column one
+    fixed noise vector; saved as images/class_grid_*.png and logged as `class_grid`."""
+
+    def __init__(self, every_n_epochs: int = 5, per_class: int = 8) -> None:
+        self.every_n_epochs, self.per_class = every_n_epochs, per_class
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not (getattr(pl_module, "conditional", False)
+                and len(getattr(pl_module, "data_shape", ())) == 3
+                and _due(trainer, self.every_n_epochs)):
+            return
+        z, labels = class_grid_inputs(pl_module, self.per_class)
+        save_grid(trainer, "class_grid", pl_module.generate(z, labels), nrow=self.per_class)

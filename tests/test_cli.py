@@ -1,0 +1,74 @@
+"""The genlab-train command as a user runs it: from any directory, bad input rejected."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+BAD = [
+    (["model.latent_dim=0"], "model.latent_dim"),
+    (["model.latent_dim=abc"], "model.latent_dim"),
+    (["model.likelihood=poisson"], "model.likelihood"),
+    (["data.batch_size=0"], "data.batch_size"),
+    (["model.beta=-1"], "model.beta"),
+    (["model.optimizer.lr=0"], "model.optimizer.lr"),
+    (["optimized_mode=maximum"], "optimized_mode"),
+    (["+model.latnt_dim=3"], "latent_dim"),  # near miss: "did you mean"
+    (["trainer.precision=17"], "trainer.precision"),
+]
+
+
+@pytest.mark.parametrize("overrides,key", BAD)
+def test_bad_config_is_rejected_with_the_key_named(tmp_path: Path, overrides, key) -> None:
+    proc = run_cli(*overrides, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = proc.stderr
+    assert key in err and "Traceback" not in err and "allowed" in err
+    assert len(err.strip().splitlines()) <= 6  # one paragraph, no wall
+    assert not (tmp_path / "logs" / "train" / "runs").exists() or not any(
+        (p / "checkpoints").exists() for p in (tmp_path / "logs" / "train" / "runs").iterdir())
+
+
+def test_near_miss_suggests_the_right_key(tmp_path: Path) -> None:
+    proc = run_cli("+model.latnt_dim=3", cwd=tmp_path)
+    assert "Did you mean `latent_dim`?" in proc.stderr
+
+
+def test_unknown_group_option_lists_the_choices(tmp_path: Path) -> None:
+    proc = run_cli("model=vea", cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "model" in proc.stderr and "conv_vae" in proc.stderr
+
+
+def test_print_job_config_from_another_directory(tmp_path: Path) -> None:
+    proc = run_cli("--cfg", "job", "experiment=vae_digits", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "_target_: genlab.models.vae.VAE" in proc.stdout and "run_name: vae_digits" in proc.stdout
+
+
+def test_cli_run_writes_outputs_in_unique_dirs(tmp_path: Path) -> None:
+    args = ["debug=limit", "logger=csv", "model.iwae_samples=4", "trainer.enable_progress_bar=false"]
+    first, second = run_cli(*args, cwd=tmp_path), run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr[-3000:]
+    runs = sorted((tmp_path / "logs" / "debug" / "runs").iterdir())
+    assert len(runs) == 2 and runs[0] != runs[1]
+    record = json.loads((runs[0] / "metrics.json").read_text())
+    assert "test/nll_iwae" in record["metrics"] and Path(record["best_checkpoint"]).is_file()
+    assert (runs[0] / ".hydra" / "config.yaml").is_file()
+    assert "test/elbo" in first.stdout  # the final metrics table
+
+
+def test_rejected_config_imports_neither_torch_nor_lightning(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "genlab.train",
+                           "model.latent_dim=0"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "genlab.schema" in imported
+    assert not {m for m in imported if m.split(".")[0] in ("torch", "lightning")}
