@@ -107,7 +107,7 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
         "objective": Spec("str", choices=("minimax", "non_saturating")), "d_steps": INT_POS,
         "label_smoothing": Spec("float", 0, 0.5), "conditional": BOOL,
         "conditioning": Spec("str", choices=("concat", "projection")), "embed_dim": INT_POS,
-        "fixed_noise_size": INT_POS, "fixed_noise_seed": INT_NONNEG,
+        "pack": INT_POS, "fixed_noise_size": INT_POS, "fixed_noise_seed": INT_NONNEG,
         "generator": Spec("dict"), "discriminator": Spec("dict"),
         "optimizer_g": Spec("dict"), "optimizer_d": Spec("dict"),
     },

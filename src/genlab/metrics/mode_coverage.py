@@ -3,7 +3,8 @@
 The exact rules, for N generated samples and K modes with centres μ_k and common std σ:
 - each sample is assigned to its nearest centre (Euclidean distance);
 - a sample is *high quality* when that distance is at most 3σ;
-- `hq_ratio` = (number of high-quality samples) / N;
+- `hq_ratio` = (number of high-quality samples) / N; samples from the data itself score
+  1 − exp(−9/2) ≈ 0.989 in 2-D (the 3σ disc holds that share of a 2-D Gaussian);
 - `modes` = number of modes that receive at least `min_hq` (default 1) high-quality
   samples;
 - `reverse_kl` = KL(p_gen ‖ p_real) in nats between the histograms over modes of the

@@ -12,6 +12,9 @@ Manual optimisation: every training batch makes one D step; every `d_steps`-th b
 makes one G step, so there are `d_steps` D steps (each on a fresh real batch) per G step.
 `self.optimizers()` returns (opt_g, opt_d), in that order. One-sided label smoothing
 (Salimans et al. 2016) trains D towards `1 − label_smoothing` on real data only.
+`pack` = m > 1 is PacGAN (Lin et al. 2018): D judges m samples at once, all real or all
+generated, concatenated along the channel/feature axis (a batch of B gives B // m logits),
+which penalises a generator that lacks diversity; unconditional models only.
 
 Images are mapped from the data's [0, 1] to [−1, 1] inside the model (G ends in tanh);
 `sample` and `generate` return data-space values again. Vector data (2-D toy points) is
@@ -78,6 +81,7 @@ class GAN(L.LightningModule):
         conditional: bool = False,
         conditioning: str = "concat",
         embed_dim: int = 10,
+        pack: int = 1,
         fixed_noise_size: int = 64,
         fixed_noise_seed: int = 0,
         num_classes: int = 0,
@@ -94,6 +98,8 @@ class GAN(L.LightningModule):
                 "The data module reports num_classes = 0: use labelled data (digits, mnist, "
                 "cifar10, ...) or an unconditional model (model=dcgan).",
             )
+        if conditional and pack > 1:
+            raise ConfigError("model.pack", pack, "1 for conditional models")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.data_shape = tuple(data_shape)
@@ -107,8 +113,9 @@ class GAN(L.LightningModule):
     def _build_nets(self) -> tuple[nn.Module, nn.Module]:
         hp = self.hparams
         if not self.conditional:
+            packed = [self.data_shape[0] * hp.pack, *self.data_shape[1:]]
             return (instantiate(hp.generator, latent_dim=hp.latent_dim, out_shape=self.data_shape),
-                    instantiate(hp.discriminator, in_shape=self.data_shape))
+                    instantiate(hp.discriminator, in_shape=packed))
         g = instantiate(hp.generator, latent_dim=hp.latent_dim + hp.embed_dim,
                         out_shape=self.data_shape)
         if hp.conditioning == "projection":
@@ -138,7 +145,11 @@ class GAN(L.LightningModule):
         return self.generator(z, y) if self.conditional else self.generator(z)
 
     def _d(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return self.discriminator(x, y) if self.conditional else self.discriminator(x)
+        if self.conditional:
+            return self.discriminator(x, y)
+        m = self.hparams.pack  # PacGAN: (B, C, ...) → (B // m, m·C, ...), a remainder dropped
+        x = x[: len(x) - len(x) % m]
+        return self.discriminator(x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:]))
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.hparams.latent_dim, device=self.device)
@@ -167,8 +178,10 @@ class GAN(L.LightningModule):
     @torch.no_grad()
     def discriminator_prob(self, x: torch.Tensor,
                            labels: torch.Tensor | None = None) -> torch.Tensor:
-        """D(x) ∈ (0, 1) for data-space x (n, *data_shape) → (n,)."""
-        return torch.sigmoid(self._d(self.to_model(x.to(self.device)), labels))
+        """D(x) ∈ (0, 1) for data-space x (n, *data_shape) → (n,); with packing, D of a
+        pack of m copies of each x."""
+        x = self.to_model(x.to(self.device)).repeat_interleave(self.hparams.pack, dim=0)
+        return torch.sigmoid(self._d(x, labels))
 
     # --- Lightning ---------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
