@@ -30,3 +30,15 @@ class DataNotFoundError(GenlabError, FileNotFoundError):
 
 class DataFormatError(GenlabError, ValueError):
     """A dataset file exists but cannot be read as the expected format."""
+
+
+class NonFiniteError(GenlabError, ArithmeticError):
+    """A loss or the weights became NaN/inf during training."""
+
+
+class CheckpointError(GenlabError, ValueError):
+    """A checkpoint is missing, truncated, corrupted or carries executable payload."""
+
+
+class OutputNotWritableError(GenlabError, PermissionError):
+    """An output or cache directory cannot be written."""

@@ -16,9 +16,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from genlab.checkpoint_loading import load_checkpoint
 from genlab.config import config_dir
 from genlab.console import config_tree, metrics_table, print_error
 from genlab.errors import GenlabError
+from genlab.paths import ensure_writable
+from genlab.redaction import redact
 from genlab.schema import validate
 
 CONFIG_ORDER = ("data", "model", "trainer", "logger", "callbacks", "paths")
@@ -47,12 +50,14 @@ def run(cfg: DictConfig) -> float | None:
     """Train and test one run; return the value of `cfg.optimized_metric`."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     validate(plain)
+    plain = redact(plain)  # what is printed, saved and logged from here on
     output_dir = Path(cfg.paths.output_dir)
     if is_rank_zero():
         from rich.console import Console
 
+        ensure_writable(output_dir, "paths.output_dir")
+        ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")
         Console().print(config_tree(plain, CONFIG_ORDER))
-        output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(plain), output_dir / "config_resolved.yaml")
 
     import lightning as L
@@ -94,7 +99,10 @@ def fit_and_test(cfg: DictConfig, trainer: Any, model: Any, datamodule: Any) -> 
     """Fit, then test with the best checkpoint; report and return the final metrics."""
     metrics: dict[str, float] = {}
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        if cfg.get("ckpt_path"):
+            load_checkpoint(cfg.ckpt_path)  # a clear error for a bad file, before fitting
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"),
+                    weights_only=True)
         metrics.update(_floats(trainer.callback_metrics))
     ckpt_cb = trainer.checkpoint_callback
     best = ckpt_cb.best_model_path if ckpt_cb else ""
@@ -136,6 +144,15 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point (`genlab-train`)."""
+    from genlab.overrides import preflight
+
+    try:
+        preflight(sys.argv[1:])
+    except GenlabError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print_error(str(err))
+        sys.exit(err.exit_code)
     _hydra_main()
 
 
