@@ -10,6 +10,7 @@ through to instantiation unchecked. Keys starting with `_` (Hydra's) are ignored
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ class Spec:
     max: float | None = None
     choices: tuple[Any, ...] = ()
     nullable: bool = False
+    item: Spec | None = None  # for lists: what each element may be
 
     def describe(self) -> str:
         if self.choices:
@@ -40,6 +42,8 @@ class Spec:
                 text += f" ≥ {self.min}"
             elif self.max is not None:
                 text += f" ≤ {self.max}"
+        if self.item:
+            text += f" of {self.item.describe()}"
         return text + (" (or null)" if self.nullable else "")
 
     def accepts(self, value: Any) -> bool:
@@ -53,7 +57,11 @@ class Spec:
             return False
         if self.kind in ("str", "path") and not isinstance(value, str):
             return False
+        if self.kind == "float" and not math.isfinite(value):
+            return False
         if self.kind == "list" and not isinstance(value, list | tuple):
+            return False
+        if self.kind == "list" and self.item and not all(self.item.accepts(v) for v in value):
             return False
         if self.kind == "dict" and not isinstance(value, Mapping):
             return False
@@ -73,7 +81,7 @@ ANY = Spec()
 
 _SPLIT = {"name": STR, "batch_size": INT_POS, "eval_batch_size": Spec("int", min=1, nullable=True),
           "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": INT_NONNEG}
-_NET = {"hidden_dims": Spec("list"), "channels": Spec("list")}
+_NET = {"hidden_dims": Spec("list", item=INT_POS), "channels": Spec("list", item=INT_POS)}
 
 TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     "genlab.data.digits.DigitsDataModule": {
@@ -113,8 +121,8 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     },
     "genlab.nets.dcgan.DCGANGenerator": {"base_channels": INT_POS},
     "genlab.nets.dcgan.DCGANDiscriminator": {"base_channels": INT_POS},
-    "genlab.nets.toy.MLPGenerator": {"hidden_dims": Spec("list")},
-    "genlab.nets.toy.MLPDiscriminator": {"hidden_dims": Spec("list")},
+    "genlab.nets.toy.MLPGenerator": {"hidden_dims": Spec("list", item=INT_POS)},
+    "genlab.nets.toy.MLPDiscriminator": {"hidden_dims": Spec("list", item=INT_POS)},
     "genlab.data.toy2d.Ring8": {
         **_SPLIT, "radius": FLOAT_POS, "n_modes": INT_POS, "std": FLOAT_POS,
         "train_size": INT_POS, "val_size": INT_POS, "test_size": INT_POS,
@@ -125,6 +133,15 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     },
 }
 
+_GRID = {"every_n_epochs": INT_NONNEG, "n": INT_POS, "seed": INT_NONNEG}
+TARGET_SCHEMAS.update({
+    "genlab.callbacks.images.SampleGrid": _GRID,
+    "genlab.callbacks.images.ReconstructionGrid": _GRID,
+    "genlab.callbacks.images.InterpolationGrid": {"pairs": INT_POS, "steps": Spec("int", min=2)},
+    "genlab.callbacks.latent_space.LatentSpacePlot": {"max_points": INT_POS},
+    "genlab.callbacks.nan_guard.NonFiniteGuard": {"every_n_steps": INT_NONNEG},
+})
+
 # Keys outside any `_target_` node, by dotted path.
 ROOT_SPECS: dict[str, Spec] = {
     "seed": Spec("int", min=0, nullable=True),
@@ -132,7 +149,14 @@ ROOT_SPECS: dict[str, Spec] = {
     "optimized_metric": Spec("str", nullable=True),
     "trainer.max_epochs": Spec("int", min=-1, nullable=True),
     "trainer.max_steps": Spec("int", min=-1),
-    "trainer.devices": ANY,
+    "trainer.devices": ANY,  # checked by _check_devices
+    "trainer.num_nodes": INT_POS,
+    "trainer.accelerator": Spec("str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
+    "trainer.gradient_clip_val": Spec("float", min=0, nullable=True),
+    "trainer.accumulate_grad_batches": INT_POS,
+    "trainer.deterministic": Spec(choices=(True, False, "warn")),
+    "logger.wandb.offline": BOOL,
+    "data.num_workers": INT_NONNEG,
     "trainer.log_every_n_steps": INT_POS,
     "trainer.check_val_every_n_epoch": Spec("int", min=1, nullable=True),
     "trainer.precision": Spec("str", choices=("32-true", "32", "64-true", "16-mixed",
@@ -186,6 +210,92 @@ def _lookup(cfg: Mapping, dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
+# --- cross-field rules -------------------------------------------------------------------
+NATIVE_SIZE = {"mnist": 28, "fashion_mnist": 28, "cifar10": 32}
+# metric name (last part) → the direction that means "better"
+METRIC_DIRECTION = {"elbo": "max", "hq_ratio": "max", "modes": "max", "class_acc": "max",
+                    "precision": "max", "recall": "max", "is": "max", "nll_iwae": "min",
+                    "fid": "min", "kid": "min", "reverse_kl": "min"}
+
+
+def data_image_side(data: Mapping) -> int | None:
+    """The image side the data module will produce, or None for non-image data."""
+    target = str(data.get("_target_", ""))
+    if target.endswith("DigitsDataModule"):
+        return 8
+    if target.endswith("TorchvisionDataModule"):
+        return data.get("image_size") or NATIVE_SIZE.get(data.get("dataset"), 0)
+    if target.endswith("ImageFolderDataModule"):
+        return data.get("image_size")
+    return None
+
+
+def _check_nets_fit_data(cfg: Mapping) -> None:
+    model, data = cfg.get("model") or {}, cfg.get("data") or {}
+    side = data_image_side(data)
+    name = data.get("name", "this data")
+    for part in ("encoder", "decoder", "generator", "discriminator"):
+        net = model.get(part) or {}
+        target = str(net.get("_target_", ""))
+        image_net = ".conv." in target or ".dcgan." in target
+        if image_net and side is None:
+            raise ConfigError(f"model.{part}._target_", target, "an MLP net for non-image data",
+                              f"`{name}` is not image data; use model=vae or model=toy_gan.")
+        if ".toy." in target and side is not None:
+            raise ConfigError(f"model.{part}._target_", target, "an image net for image data",
+                              f"`{name}` holds images; use model=dcgan or model=cgan.")
+        stages = len(net.get("channels") or [])
+        if ".conv." in target and side and side % 2**stages:
+            raise ConfigError(f"model.{part}.channels", net.get("channels"),
+                              f"a list whose length k has {side} divisible by 2**k "
+                              f"({name} images are {side}×{side})")
+        if ".dcgan." in target and side not in (8, 16, 32, 64):
+            raise ConfigError("data.image_size", side, "8, 16, 32 or 64 for the DCGAN nets",
+                              "Use data.image_size=32 (MNIST pads by 2 pixels).")
+
+
+def _check_likelihood(cfg: Mapping) -> None:
+    model, data = cfg.get("model") or {}, cfg.get("data") or {}
+    if str(model.get("_target_", "")).endswith(".VAE") and data_image_side(data) is None:
+        raise ConfigError("data", data.get("name"), "image data for the VAE (its decoder "
+                          "models pixels in [0, 1])", "Use data=digits, mnist, cifar10, ...")
+    if model.get("likelihood") == "gaussian" and model.get("binarize"):
+        raise ConfigError("model.binarize", True, "false with likelihood=gaussian",
+                          "Binarisation belongs to the Bernoulli likelihood.")
+
+
+def _check_metric_direction(cfg: Mapping) -> None:
+    metric, mode = cfg.get("optimized_metric"), cfg.get("optimized_mode")
+    better = METRIC_DIRECTION.get(str(metric).rsplit("/", 1)[-1].split("_classifier")[0])
+    if metric and better and mode != better:
+        raise ConfigError("optimized_mode", mode, f"{better} for {metric}",
+                          f"Higher is better for {metric}." if better == "max"
+                          else f"Lower is better for {metric}.")
+
+
+def _check_devices(cfg: Mapping) -> None:
+    devices = (cfg.get("trainer") or {}).get("devices", 1)
+    ok = devices == "auto" or (isinstance(devices, int) and not isinstance(devices, bool)
+                               and (devices >= 1 or devices == -1))
+    ok = ok or (isinstance(devices, list) and all(isinstance(d, int) and d >= 0 for d in devices))
+    if not ok:
+        raise ConfigError("trainer.devices", devices,
+                          "an integer ≥ 1, -1 (all), 'auto' or a list of device indices")
+
+
+def _check_digits_split(cfg: Mapping) -> None:
+    data = cfg.get("data") or {}
+    if str(data.get("_target_", "")).endswith("DigitsDataModule"):
+        held_out = (data.get("val_size") or 0) + (data.get("test_size") or 0)
+        if held_out >= 1797:
+            raise ConfigError("data.val_size + data.test_size", held_out,
+                              "below 1797 (the digits set has 1,797 images)")
+
+
+CROSS_RULES = [_check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
+               _check_digits_split]
+
+
 def validate(cfg: Mapping) -> None:
     """Raise `ConfigError` for the first invalid value in a resolved, plain-dict config."""
     for dotted, spec in ROOT_SPECS.items():
@@ -199,3 +309,5 @@ def validate(cfg: Mapping) -> None:
             for key, spec in OPTIM_SPECS.items():
                 if key in node and not spec.accepts(node[key]):
                     raise ConfigError(f"{path}.{key}", node[key], spec.describe())
+    for rule in CROSS_RULES:
+        rule(cfg)

@@ -1,0 +1,77 @@
+"""Every bad configuration is rejected before training: exit code 2, the key named, one
+paragraph, no traceback. Plus a property test: random field values run or are rejected
+cleanly, never crash inside training."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+# (overrides, text that must appear: the key or the suggested name)
+BAD_CONFIGS = [
+    # wrong types
+    (["model.latent_dim=abc"], "model.latent_dim"),
+    (["model.latent_dim=2.5"], "model.latent_dim"),
+    (["model.binarize=maybe"], "model.binarize"),
+    (["data.batch_size=[1,2]"], "data.batch_size"),
+    (["trainer.max_epochs=ten"], "trainer.max_epochs"),
+    (["model.encoder.hidden_dims=64"], "model.encoder.hidden_dims"),
+    (["seed=forty"], "seed"),
+    (["logger.wandb.offline=sometimes"], "logger.wandb.offline"),
+    # out of range
+    (["model.latent_dim=0"], "model.latent_dim"),
+    (["model.latent_dim=-3"], "model.latent_dim"),
+    (["data.batch_size=0"], "data.batch_size"),
+    (["model.beta=-0.5"], "model.beta"),
+    (["model.beta=nan"], "model.beta"),
+    (["model.optimizer.lr=0"], "model.optimizer.lr"),
+    (["model.optimizer.lr=inf"], "model.optimizer.lr"),
+    (["model.gaussian_std=0"], "model.gaussian_std"),
+    (["model.iwae_samples=-1"], "model.iwae_samples"),
+    (["model.encoder.hidden_dims=[64,0]"], "model.encoder.hidden_dims"),
+    (["trainer.max_epochs=-5"], "trainer.max_epochs"),
+    (["trainer.devices=0"], "trainer.devices"),
+    (["data.num_workers=-1"], "data.num_workers"),
+    (["callbacks.samples.n=0"], "callbacks.samples.n"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
+    # unknown options and near-miss names
+    (["model.likelihood=poisson"], "model.likelihood"),
+    (["trainer.precision=17"], "trainer.precision"),
+    (["trainer.accelerator=quantum"], "trainer.accelerator"),
+    (["optimized_mode=maximum"], "optimized_mode"),
+    (["model=vea"], "Did you mean `vae`?"),
+    (["data=mnits"], "Did you mean `mnist`?"),
+    (["model/optimizer=adm"], "Did you mean `adam`?"),
+    (["logger=wanb"], "Did you mean `wandb`?"),
+    (["model.latnt_dim=3"], "Did you mean `latent_dim`?"),
+    (["+model.latnt_dim=3"], "Did you mean `latent_dim`?"),
+    (["trainer.max_epocs=3"], "Did you mean `max_epochs`?"),
+    (["modle=vae"], "Did you mean `model`?"),
+    (["data.dataset=mnist", "data=cifar10", "data.resize=nearest"], "data.resize"),
+    (["model.latent_dim=[1"], "command line"),
+    # impossible combinations
+    (["model=conv_vae", "model.encoder.channels=[8,16,32,64]"], "model.encoder.channels"),
+    (["model=dcgan", "data=image_folder", "data.image_size=48"], "data.image_size"),
+    (["model=toy_gan"], "model.generator._target_"),
+    (["data=ring8"], "data"),
+    (["model.likelihood=gaussian"], "model.binarize"),
+    (["optimized_mode=min"], "optimized_mode"),
+    (["data.val_size=1000", "data.test_size=900"], "data.val_size + data.test_size"),
+]
+
+
+@pytest.mark.parametrize("overrides,needle", BAD_CONFIGS,
+                         ids=[" ".join(o) for o, _ in BAD_CONFIGS])
+def test_bad_config_is_rejected_clearly(tmp_path: Path, overrides: list[str], needle: str) -> None:
+    proc = run_cli(*overrides, cwd=tmp_path)
+    err = proc.stderr
+    assert proc.returncode == 2, err[-3000:]
+    assert needle in err, err
+    assert "Traceback" not in err and "allowed:" in err
+    assert len(err.strip().splitlines()) <= 6
+    assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").rglob("*.ckpt"))
+
+
+def test_table_is_large_enough() -> None:
+    assert len(BAD_CONFIGS) >= 30
