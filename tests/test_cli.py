@@ -45,11 +45,13 @@ def test_unknown_group_option_lists_the_choices(tmp_path: Path) -> None:
 def test_print_job_config_from_another_directory(tmp_path: Path) -> None:
     proc = run_cli("--cfg", "job", "experiment=vae_digits", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "_target_: genlab.models.vae.VAE" in proc.stdout and "run_name: vae_digits" in proc.stdout
+    assert "_target_: genlab.models.vae.VAE" in proc.stdout
+    assert "run_name: vae_digits" in proc.stdout
 
 
 def test_cli_run_writes_outputs_in_unique_dirs(tmp_path: Path) -> None:
-    args = ["debug=limit", "logger=csv", "model.iwae_samples=4", "trainer.enable_progress_bar=false"]
+    args = ["debug=limit", "logger=csv", "model.iwae_samples=4",
+            "trainer.enable_progress_bar=false"]
     first, second = run_cli(*args, cwd=tmp_path), run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0 and second.returncode == 0, first.stderr[-3000:]
     runs = sorted((tmp_path / "logs" / "debug" / "runs").iterdir())

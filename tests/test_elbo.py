@@ -3,7 +3,8 @@
 import math
 
 import torch
-from torch.distributions import Bernoulli, Independent, Normal, kl_divergence as td_kl
+from torch.distributions import Bernoulli, Independent, Normal
+from torch.distributions import kl_divergence as td_kl
 
 from genlab.metrics.elbo import (
     bernoulli_log_likelihood,
@@ -43,8 +44,8 @@ def test_log_likelihoods_match_torch_distributions() -> None:
     z, mu, logvar = torch.randn(5, 16, 3), torch.randn(16, 3), torch.randn(16, 3)
     assert torch.allclose(log_normal_diag(z, mu, logvar), _normal(mu, logvar).log_prob(z),
                           atol=1e-4)
-    assert torch.allclose(log_standard_normal(z), _normal(torch.zeros(3), torch.zeros(3)).log_prob(z),
-                          atol=1e-4)
+    standard = _normal(torch.zeros(3), torch.zeros(3))
+    assert torch.allclose(log_standard_normal(z), standard.log_prob(z), atol=1e-4)
 
 
 def test_iwae_bound_of_one_sample_is_the_log_weight() -> None:

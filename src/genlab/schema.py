@@ -99,8 +99,9 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
         "test_fraction": Spec("float", 0, 0.9),
     },
     "genlab.models.vae.VAE": {
-        "name": STR, "latent_dim": INT_POS, "likelihood": Spec("str", choices=("bernoulli", "gaussian")),
-        "binarize": BOOL, "gaussian_std": FLOAT_POS, "learn_std": BOOL, "beta": Spec("float", min=0),
+        "name": STR, "latent_dim": INT_POS,
+        "likelihood": Spec("str", choices=("bernoulli", "gaussian")), "binarize": BOOL,
+        "gaussian_std": FLOAT_POS, "learn_std": BOOL, "beta": Spec("float", min=0),
         "kl_warmup_steps": INT_NONNEG, "iwae_samples": INT_NONNEG, "iwae_chunk": INT_POS,
         "encoder": Spec("dict"), "decoder": Spec("dict"), "optimizer": Spec("dict"),
         "scheduler": Spec("dict", nullable=True),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.checkpoint_loading import load_checkpoint
 from genlab.config import config_dir
@@ -22,6 +22,7 @@ from genlab.console import config_tree, metrics_table, print_error
 from genlab.errors import GenlabError
 from genlab.paths import ensure_writable
 from genlab.redaction import redact
+from genlab.resume import resume_checkpoint, wandb_run_continued
 from genlab.schema import validate
 
 CONFIG_ORDER = ("data", "model", "trainer", "logger", "callbacks", "paths")
@@ -72,9 +73,14 @@ def run(cfg: DictConfig) -> float | None:
         _recursive_=False, _convert_="all",
     )
     callbacks = build_callbacks(cfg)
-    loggers = build_loggers(cfg.get("logger"), str(output_dir))
+    logger_cfg = cfg.get("logger")
+    if is_rank_zero():  # the W&B run of this run dir, continued after a requeue or resume
+        logger_cfg = wandb_run_continued(logger_cfg, output_dir)
+    loggers = build_loggers(logger_cfg, str(output_dir))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     log_config(trainer.loggers, plain)
+    with open_dict(cfg):  # resume=auto: the newest checkpoint in the run dir
+        cfg.ckpt_path = resume_checkpoint(cfg, output_dir)
     try:
         metrics = fit_and_test(cfg, trainer, model, datamodule)
     except BaseException:
@@ -88,11 +94,15 @@ def build_callbacks(cfg: DictConfig) -> list:
     """The configured callbacks; a progress bar is dropped when the trainer has it off."""
     from lightning.pytorch.callbacks import ProgressBar
 
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
-                 if c and "_target_" in c]
+    nodes = [*(cfg.get("callbacks") or {}).values(), cfg.get("metrics")]  # metrics: a callback
+    callbacks = [instantiate(c) for c in nodes if c and "_target_" in c]
     if cfg.trainer.get("enable_progress_bar", True) is False:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    return callbacks
+    # always on: exact resume (RNG state in checkpoints) and SLURM preemption
+    from genlab.callbacks.preemption import SlurmPreemption
+    from genlab.callbacks.rng_state import RNGState
+
+    return [*callbacks, RNGState(), SlurmPreemption()]
 
 
 def fit_and_test(cfg: DictConfig, trainer: Any, model: Any, datamodule: Any) -> dict[str, float]:

@@ -23,7 +23,8 @@ class LatentSpacePlot(Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                           dataloader_idx: int = 0) -> None:
         seen = sum(len(m) for m in self._mu)
-        if not trainer.is_global_zero or not hasattr(pl_module, "encode") or seen >= self.max_points:
+        if (not trainer.is_global_zero or not hasattr(pl_module, "encode")
+                or seen >= self.max_points):
             return
         x, y = batch
         self._mu.append(pl_module.encode(x)[0].float().cpu())
