@@ -9,6 +9,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from genlab.run_dirs import run_dir_name
+
 # One id per process, fixed at import: Hydra may resolve the run dir more than once, and
 # every resolution must give the same directory. time_ns + pid + random bits keep dirs
 # unique when many jobs start in the same second on one or many hosts.
@@ -22,8 +24,13 @@ def config_dir() -> Path:
 
 
 def register_resolvers() -> None:
+    # cached: Hydra copies the cache into each sweep job's config, so a submitit job (which
+    # unpickles it in another process) resolves the same sweep dir as the submitting process
     if not OmegaConf.has_resolver("genlab_run_id"):
-        OmegaConf.register_new_resolver("genlab_run_id", lambda: RUN_ID)
+        OmegaConf.register_new_resolver("genlab_run_id", lambda: RUN_ID, use_cache=True)
+    if not OmegaConf.has_resolver("genlab_run_name"):
+        OmegaConf.register_new_resolver(
+            "genlab_run_name", lambda run_id=None: run_dir_name(run_id, RUN_ID), use_cache=True)
 
 
 register_resolvers()

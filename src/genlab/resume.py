@@ -1,0 +1,72 @@
+"""Continuing a run in its own directory: which checkpoint to resume from, and which W&B
+run to continue.
+
+A run directory is stable across SLURM requeues (`slurm-<job id>`) and across reruns with
+`run_id=NAME` (genlab/run_dirs.py), so everything needed to continue lives in it:
+`hpc_ckpt_N.ckpt` (written on preemption), `checkpoints/*.ckpt` (ModelCheckpoint) and
+`wandb_run_id` (the W&B run this directory logs to).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from genlab.errors import ConfigError
+
+WANDB_ID_FILE = "wandb_run_id"
+RESUME_CHOICES = (None, "auto")
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete checkpoint of the run in `output_dir`, or None."""
+    found = [*output_dir.glob("hpc_ckpt_*.ckpt"), *output_dir.glob("checkpoints/*.ckpt")]
+    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+
+def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
+    """The checkpoint fit starts from: `ckpt_path` when set, else with `resume=auto` the
+    newest checkpoint in the run directory (None: start fresh)."""
+    resume = cfg.get("resume")
+    if resume not in RESUME_CHOICES:
+        raise ConfigError("resume", resume, "null | auto",
+                          "To start from a given file use ckpt_path=PATH.")
+    if cfg.get("ckpt_path") or resume != "auto":
+        return cfg.get("ckpt_path")
+    last = last_checkpoint(output_dir)
+    return str(last) if last else None
+
+
+def wandb_run_continued(logger_cfg: DictConfig | None, output_dir: Path) -> Any:
+    """The logger config with the W&B logger pinned to this run directory's W&B run.
+
+    The first process to log from `output_dir` records the run id in `wandb_run_id`; a
+    requeued or resumed run reads it and resumes that run (`resume="allow"`), so a job has
+    one W&B run however often it restarts. Call on rank 0 only (it writes the file).
+    """
+    if not logger_cfg:
+        return logger_cfg
+    cfg = OmegaConf.create(OmegaConf.to_container(logger_cfg, resolve=True))
+    for node in cfg.values():
+        if not (node and str(node.get("_target_", "")).endswith("WandbLogger")):
+            continue
+        if node.get("id") is None:
+            node.id = _persistent_id(output_dir)
+        node.resume = "allow"
+    return cfg
+
+
+def _persistent_id(output_dir: Path) -> str:
+    path = output_dir / WANDB_ID_FILE
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    from wandb.util import generate_id
+
+    run_id = generate_id()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{WANDB_ID_FILE}.tmp")
+    tmp.write_text(run_id + "\n")
+    tmp.replace(path)
+    return run_id
