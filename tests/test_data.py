@@ -74,10 +74,10 @@ def test_cifar10_from_python_batches(tmp_path: Path) -> None:
     with open(tmp_path / "cifar-10-batches-py" / "test_batch", "rb") as f:
         raw = pickle.load(f)["data"].reshape(6, 3, 32, 32)
     assert torch.allclose(x, torch.from_numpy(raw).float() / 255)
-    # the official md5 check rejects re-packed files: reported as missing/corrupt data
+    # the official md5 check rejects re-packed files, and says how to skip it
     strict = TorchvisionDataModule(dataset="cifar10", data_dir=str(tmp_path), name="cifar10",
                                    val_size=5, batch_size=8)
-    with pytest.raises(DataNotFoundError):
+    with pytest.raises(DataFormatError, match="verify_md5"):
         strict.setup()
 
 
@@ -87,7 +87,37 @@ def test_missing_dataset_names_directory_and_fix(tmp_path: Path) -> None:
         dm.setup()
     message = str(err.value)
     assert str((tmp_path / "nothing" / "MNIST").resolve()) in message
-    assert "data.download=true" in message
+    assert "data.download=true" in message and "train-images-idx3-ubyte" in message
+
+
+def test_truncated_idx_file_is_named(tmp_path: Path) -> None:
+    write_mnist(tmp_path, n_train=30, n_test=10)
+    victim = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    victim.write_bytes(victim.read_bytes()[:-100])
+    dm = TorchvisionDataModule(dataset="mnist", data_dir=str(tmp_path), name="mnist", val_size=5)
+    with pytest.raises(DataFormatError, match="train-images-idx3-ubyte.*truncated"):
+        dm.setup()
+
+
+def test_wrong_image_size_is_refused(tmp_path: Path) -> None:
+    from fake_datasets import MNIST_FILES, write_idx
+
+    write_mnist(tmp_path, n_train=30, n_test=10)
+    for train, n in ((True, 30), (False, 10)):
+        write_idx(tmp_path / "MNIST" / "raw" / MNIST_FILES[train][0], np.zeros((n, 20, 20)))
+    dm = TorchvisionDataModule(dataset="mnist", data_dir=str(tmp_path), name="mnist", val_size=5)
+    with pytest.raises(DataFormatError, match=r"\(1, 20, 20\)"):
+        dm.setup()
+
+
+def test_truncated_cifar_batch_is_refused(tmp_path: Path) -> None:
+    write_cifar10(tmp_path, n_per_batch=6)
+    victim = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    victim.write_bytes(victim.read_bytes()[:500])
+    dm = TorchvisionDataModule(dataset="cifar10", data_dir=str(tmp_path), name="cifar10",
+                               val_size=5, verify_md5=False)
+    with pytest.raises(DataFormatError, match="corrupt"):
+        dm.setup()
 
 
 def test_image_folder_with_classes(tmp_path: Path) -> None:
@@ -117,4 +147,8 @@ def test_image_folder_faults(tmp_path: Path) -> None:
     write_png_folder(tmp_path / "imgs", ["a"], n_per_class=3)
     (tmp_path / "imgs" / "empty_class").mkdir()
     with pytest.raises(DataFormatError, match="empty_class"):
+        ImageFolderDataModule(root=str(tmp_path / "imgs"), name="f").setup()
+    (tmp_path / "imgs" / "empty_class").rmdir()
+    (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(DataFormatError, match="broken.png"):
         ImageFolderDataModule(root=str(tmp_path / "imgs"), name="f").setup()

@@ -54,6 +54,19 @@ def scan_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, [p.name for p in class_dirs]
 
 
+def check_headers(files: list[Path]) -> None:
+    """Open every file's header (cheap: no pixel decoding) so that a broken file stops the
+    run at setup, by name, instead of mid-epoch or never."""
+    from PIL import Image, UnidentifiedImageError
+
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img.size  # noqa: B018 - reading the header is the check
+        except (OSError, UnidentifiedImageError) as err:
+            raise DataFormatError(f"Cannot read image {path}: {err}") from None
+
+
 class ImageFiles(Dataset):
     """Decodes, resizes and center-crops image files on access → (x in [0, 1], y)."""
 
@@ -120,6 +133,7 @@ class ImageFolderDataModule(SplitDataModule):
 
     def build_splits(self) -> dict[str, Dataset]:
         files, labels, _ = self._scanned()
+        check_headers(files)
         n = len(files)
         n_val, n_test = round(n * self.val_fraction), round(n * self.test_fraction)
         if n - n_val - n_test < 1:

@@ -8,6 +8,9 @@ directory and the command that fetches it on a machine with internet.
 
 from __future__ import annotations
 
+import math
+import pickle
+import struct
 from pathlib import Path
 
 import torch
@@ -15,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from genlab.data.base import SplitDataModule, image_tensor_dataset, seeded_split
-from genlab.errors import ConfigError, DataNotFoundError
+from genlab.errors import ConfigError, DataFormatError, DataNotFoundError
 
 # name → (torchvision class name, native (C, H, W), folder under data_dir, classes)
 DATASETS: dict[str, tuple[str, tuple[int, int, int], str, int]] = {
@@ -44,23 +47,67 @@ def _torchvision_class(class_name: str, verify_md5: bool) -> type:
     return _Unverified
 
 
+def expected_files(name: str, data_dir: str, train: bool) -> list[Path]:
+    """The files torchvision reads for one split, in its on-disk layout."""
+    import torchvision.datasets as tvd
+
+    class_name, _, folder, _ = DATASETS[name]
+    cls = getattr(tvd, class_name)
+    if hasattr(cls, "resources"):  # MNIST-likes: <folder>/raw/<name>-ubyte
+        prefix = "train" if train else "t10k"
+        names = [Path(url).name.removesuffix(".gz") for url, _ in cls.resources]
+        return [Path(data_dir, folder, "raw", n) for n in names if n.startswith(prefix)]
+    listed = cls.train_list if train else cls.test_list
+    return [Path(data_dir, folder, n) for n, _ in listed] + [
+        Path(data_dir, folder, cls.meta["filename"])]
+
+
+def check_idx_file(path: Path) -> None:
+    """An IDX file's size must match its header (catches truncated MNIST files by name)."""
+    with open(path, "rb") as f:
+        header = f.read(4)
+        if len(header) < 4 or header[:2] != b"\0\0":
+            raise DataFormatError(f"{path} is not an IDX file (bad magic number).")
+        dims = struct.unpack(f">{header[3]}I", f.read(4 * header[3]))
+    expected = 4 + 4 * len(dims) + math.prod(dims)
+    if path.stat().st_size != expected:
+        raise DataFormatError(
+            f"{path} is truncated or corrupt: {path.stat().st_size} bytes, its header "
+            f"announces {expected}. Delete it and fetch the dataset again.")
+
+
 def load_split(
     name: str, data_dir: str, train: bool, download: bool, verify_md5: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load one official split as uint8 images (N, C, H, W) and long labels (N,)."""
-    class_name, _, folder, _ = DATASETS[name]
+    class_name, native, folder, _ = DATASETS[name]
+    files = expected_files(name, data_dir, train)
+    missing = [f for f in files if not f.is_file()]
+    if missing and not download:
+        raise DataNotFoundError(
+            f"Dataset `{name}` was not found in {Path(data_dir, folder).resolve()} (missing: "
+            f"{', '.join(f.name for f in missing)}). Fetch it on a machine with internet with "
+            f"`genlab-train data={name} data.download=true paths.data_dir={data_dir} "
+            f"trainer.max_epochs=0` (or copy the torchvision files there), then run again.")
+    for f in files:
+        if f.name.endswith("-ubyte") and f.is_file():
+            check_idx_file(f)
     cls = _torchvision_class(class_name, verify_md5)
     try:
         ds = cls(root=data_dir, train=train, download=download)
-    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted ..."
-        raise DataNotFoundError(
-            f"Dataset `{name}` was not found (or is incomplete) in "
-            f"{Path(data_dir, folder).resolve()}. Fetch it on a machine with internet with "
-            f"`genlab-train data={name} data.download=true paths.data_dir={data_dir} "
-            f"trainer.max_epochs=0` (or copy the torchvision files there), then run again."
-        ) from err
+    except (RuntimeError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as err:
+        kind = DataNotFoundError if download else DataFormatError
+        raise kind(
+            f"Dataset `{name}` in {Path(data_dir, folder).resolve()} could not be read "
+            f"({err!s:.200}). Its files ({', '.join(f.name for f in files)}) are corrupt, "
+            "truncated or fail the md5 check (data.verify_md5=false skips it for re-packed "
+            "files); delete them and fetch again.") from err
     data = torch.as_tensor(ds.data)
     images = data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1)
+    if tuple(images.shape[1:]) != native:
+        raise DataFormatError(
+            f"Dataset `{name}` in {Path(data_dir, folder).resolve()} holds images of shape "
+            f"{tuple(images.shape[1:])}, expected {native}; the files are not {name}.")
     return images.contiguous(), torch.as_tensor(ds.targets).long()
 
 
