@@ -1,0 +1,123 @@
+"""FID, KID, Inception Score, precision/recall and conditional class accuracy of generated
+images, in the feature space of one extractor, against fixed reference features.
+
+The maths is torchmetrics' (FrechetInceptionDistance, KernelInceptionDistance,
+InceptionScore, MulticlassAccuracy) and torch-fidelity's (precision/recall of Kynkäänniemi
+et al. 2019, `calculate_precision_recall_part`); nothing is re-implemented. Each batch of
+images goes through the extractor once and the metrics receive its features (they are built
+with a pass-through "feature network"). All state is torchmetrics state, so it syncs across
+DDP ranks: each rank holds a shard of the reference features and its own generated ones.
+
+Names say the feature space: with `inception` the keys are fid, kid, is, precision,
+recall; with any other extractor they carry its suffix (fid_classifier, ...). class_acc is
+the share of samples the classifier assigns to their conditioning label.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
+from torchmetrics.utilities import dim_zero_cat
+
+
+class PrecomputedFeatures(nn.Module):
+    """The identity, standing in for the metrics' feature network: inputs are features."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class PrecisionRecall(Metric):
+    """Improved precision and recall (k-NN manifolds, k = `neighborhood`) of generated
+    features against `reference` (N, D), computed by torch-fidelity on equally many of each:
+    the first min(#generated, N) of both, since k-NN radii depend on the set size."""
+
+    full_state_update = False
+
+    def __init__(self, reference: torch.Tensor, neighborhood: int = 3) -> None:
+        super().__init__()
+        self.neighborhood = neighborhood
+        self.register_buffer("reference", reference.float(), persistent=False)
+        self.add_state("fake_features", [], dist_reduce_fx="cat")
+
+    def update(self, features: torch.Tensor) -> None:
+        self.fake_features.append(features.float())
+
+    def compute(self) -> dict[str, float]:
+        from torch_fidelity.metric_prc import calculate_precision_recall_part
+
+        fake = dim_zero_cat(self.fake_features)
+        n = min(len(fake), len(self.reference))
+        k = min(self.neighborhood, n - 1)
+        precision, recall = calculate_precision_recall_part(fake[:n], self.reference[:n], k)
+        return {"precision": precision, "recall": recall}
+
+
+class SampleQualityMetrics(nn.Module):
+    """update(images (B, C, H, W) in [0, 1], labels (B,) or None); compute() → {name: value};
+    reset() forgets the generated images and keeps the reference.
+
+    reference: (N, D) features of real images; rank/world_size: this process's shard of them.
+    n_generated: how many images will be given per evaluation (bounds KID's subset size).
+    """
+
+    def __init__(self, extractor: nn.Module, reference: torch.Tensor, n_generated: int,
+                 num_classes: int = 0, kid_subsets: int = 100, kid_subset_size: int = 1000,
+                 is_splits: int = 10, prc_neighborhood: int = 3, rank: int = 0,
+                 world_size: int = 1) -> None:
+        super().__init__()
+        self.extractor, self.suffix = extractor, extractor.metric_suffix
+        reference = reference.float()
+        shard = reference[rank::world_size]
+        with warnings.catch_warnings():  # torchmetrics warns that KID/IS keep all features
+            warnings.simplefilter("ignore", UserWarning)
+            self.fid = FrechetInceptionDistance(PrecomputedFeatures(reference.shape[1]),
+                                                reset_real_features=False)
+            self.kid = KernelInceptionDistance(
+                PrecomputedFeatures(reference.shape[1]), subsets=kid_subsets,
+                subset_size=max(2, min(kid_subset_size, len(reference), n_generated)),
+                reset_real_features=False)
+            self.inception_score = InceptionScore(PrecomputedFeatures(extractor.num_logits),
+                                                  splits=max(1, min(is_splits, n_generated)))
+        self.fid.update(shard, real=True)
+        self.kid.update(shard, real=True)
+        self.prc = PrecisionRecall(reference, prc_neighborhood)
+        self.class_acc = (MulticlassAccuracy(num_classes, average="micro")
+                          if num_classes and extractor.name == "classifier" else None)
+
+    def update(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        features, logits = self.extractor(images)
+        self.fid.update(features, real=False)
+        self.kid.update(features, real=False)
+        self.inception_score.update(logits)
+        self.prc.update(features)
+        if self.class_acc is not None and labels is not None:
+            self.class_acc.update(logits.argmax(dim=1), labels)
+
+    def compute(self) -> dict[str, float]:
+        s = self.suffix
+        kid_mean, _ = self.kid.compute()
+        is_mean, _ = self.inception_score.compute()
+        prc = self.prc.compute()
+        out = {f"fid{s}": float(self.fid.compute()), f"kid{s}": float(kid_mean),
+               f"is{s}": float(is_mean), f"precision{s}": prc["precision"],
+               f"recall{s}": prc["recall"]}
+        if self.class_acc is not None and self.class_acc.update_called:
+            out["class_acc"] = float(self.class_acc.compute())
+        if "test_acc" in self.extractor.info:  # the extractor's own held-out accuracy
+            out[f"{self.extractor.name}_acc"] = float(self.extractor.info["test_acc"])
+        return out
+
+    def reset(self) -> None:
+        for metric in (self.fid, self.kid, self.inception_score, self.prc, self.class_acc):
+            if metric is not None:
+                metric.reset()
