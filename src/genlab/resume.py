@@ -9,6 +9,7 @@ A run directory is stable across SLURM requeues (`slurm-<job id>`) and across re
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,7 @@ def _persistent_id(output_dir: Path) -> str:
     path = output_dir / WANDB_ID_FILE
     if path.is_file() and path.read_text().strip():
         return path.read_text().strip()
-    from wandb.util import generate_id
-
-    run_id = generate_id()
+    run_id = secrets.token_hex(4)  # W&B ids: lowercase letters and digits
     output_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{WANDB_ID_FILE}.tmp")
     tmp.write_text(run_id + "\n")

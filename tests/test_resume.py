@@ -1,0 +1,102 @@
+"""Resume: run directory names, atomic checkpoint writes, W&B run continued per run dir,
+and a run killed with SIGKILL that `resume=auto` finishes exactly like a twin."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from cluster_runs import TINY_RUN, final_metrics
+from genlab.checkpointing import AtomicCheckpointIO
+from genlab.errors import ConfigError
+from genlab.resume import last_checkpoint, resume_checkpoint, wandb_run_continued
+from genlab.run_dirs import run_dir_name, slurm_run_name
+
+
+def test_slurm_run_name_is_shared_by_ranks_and_requeues() -> None:
+    assert slurm_run_name({}) is None
+    assert slurm_run_name({"SLURM_JOB_ID": "12", "SLURM_PROCID": "1"}) == "slurm-12"
+    assert slurm_run_name({"SLURM_JOB_ID": "12", "SLURM_STEP_ID": "0"}) == "slurm-12"
+    assert slurm_run_name({"SLURM_JOB_ID": "12", "SLURM_STEP_ID": "3"}) == "slurm-12.3"
+    array = {"SLURM_JOB_ID": "15", "SLURM_ARRAY_JOB_ID": "14", "SLURM_ARRAY_TASK_ID": "1"}
+    assert slurm_run_name(array) == "slurm-14_1"
+    assert run_dir_name("mine", "123-4") == "mine"
+
+
+def test_atomic_checkpoint_write_survives_a_failed_save(tmp_path: Path, monkeypatch) -> None:
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": torch.tensor(1)}, path)
+
+    def dies_halfway(obj, f) -> None:
+        f.write(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": torch.tensor(2)}, path)
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_resume_auto_takes_the_newest_checkpoint(tmp_path: Path) -> None:
+    cfg = OmegaConf.create({"resume": "auto", "ckpt_path": None})
+    assert resume_checkpoint(cfg, tmp_path) is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"a")
+    time.sleep(0.01)
+    (tmp_path / "hpc_ckpt_1.ckpt").write_bytes(b"b")
+    assert last_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_1.ckpt"
+    assert resume_checkpoint(cfg, tmp_path) == str(tmp_path / "hpc_ckpt_1.ckpt")
+    assert resume_checkpoint(OmegaConf.create({"resume": None, "ckpt_path": None}),
+                             tmp_path) is None
+    with pytest.raises(ConfigError, match="resume"):
+        resume_checkpoint(OmegaConf.create({"resume": "yes", "ckpt_path": None}), tmp_path)
+
+
+def test_wandb_run_id_is_kept_in_the_run_dir(tmp_path: Path) -> None:
+    logger = OmegaConf.create({"wandb": {"_target_": "lightning.pytorch.loggers.WandbLogger",
+                                         "id": None}})
+    first = wandb_run_continued(logger, tmp_path)
+    again = wandb_run_continued(logger, tmp_path)
+    assert first.wandb.id == again.wandb.id == (tmp_path / "wandb_run_id").read_text().strip()
+    assert again.wandb.resume == "allow"
+
+
+def _cli(*args: str, cwd: Path) -> list[str]:
+    return [sys.executable, "-m", "genlab.train", *TINY_RUN, *args]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_auto_matches_an_uninterrupted_twin(tmp_path: Path) -> None:
+    env = {**os.environ, "GENLAB_ROOT": str(tmp_path), "WANDB_MODE": "offline"}
+    common = ["trainer.max_epochs=6"]
+    runs = tmp_path / "logs" / "train" / "runs"
+    twin = subprocess.run(_cli(*common, "run_id=twin", cwd=tmp_path), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert twin.returncode == 0, twin.stderr[-3000:]
+
+    cmd = _cli(*common, "run_id=killed", "resume=auto", cwd=tmp_path)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last = runs / "killed" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 600
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    killed_at = torch.load(last, weights_only=True)["epoch"]
+    assert killed_at < 5 and not (runs / "killed" / "metrics.json").exists()
+
+    resumed = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert final_metrics(runs / "killed") == final_metrics(runs / "twin")
