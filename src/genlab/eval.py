@@ -1,0 +1,57 @@
+"""genlab-eval ckpt_path=...: test a trained checkpoint — the model's own test metrics (ELBO
+and the IWAE NLL bound for VAEs) and the sample-quality suite — write eval.json into the
+eval run directory and log to the configured loggers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from genlab.config import config_dir
+from genlab.console import metrics_table
+from genlab.entry import run_reporting_errors
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Evaluate `cfg.ckpt_path` on the test split of the data it was trained on."""
+    from rich.console import Console
+
+    from genlab.tracking import build_loggers, finish_loggers
+    from genlab.train import instantiate
+    from genlab.trained_model import load_trained
+
+    model, train_cfg = load_trained(cfg.ckpt_path, cfg.get("train_config"))
+    with open_dict(cfg):
+        cfg.data = train_cfg.data  # the metrics' reference data is the training data
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    datamodule = instantiate(cfg.data)
+    callbacks = [instantiate(cfg.metrics)] if cfg.get("metrics") else []
+    loggers = build_loggers(cfg.get("logger"), str(output_dir))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    finish_loggers(trainer.loggers)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if trainer.is_global_zero:
+        Console().print(metrics_table(metrics))
+        record = {"metrics": metrics, "ckpt_path": str(cfg.ckpt_path),
+                  "features": (cfg.get("metrics") or {}).get("features", {}).get("name")}
+        (output_dir / "eval.json").write_text(json.dumps(record, indent=2))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
+def _hydra_main(cfg: DictConfig) -> None:
+    run_reporting_errors(run, cfg)
+
+
+def main() -> None:
+    """Console-script entry point (`genlab-eval`)."""
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
