@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from genlab.config import config_dir
 from genlab.console import metrics_table

@@ -17,7 +17,8 @@ from genlab.errors import CheckpointError
 
 
 def train_config_path(ckpt_path: str | Path, train_config: str | None = None) -> Path:
-    path = Path(train_config) if train_config else Path(ckpt_path).parent.parent / "config_resolved.yaml"
+    run_dir = Path(ckpt_path).parent.parent
+    path = Path(train_config) if train_config else run_dir / "config_resolved.yaml"
     if not path.is_file():
         raise CheckpointError(
             f"No training config at {path}: genlab needs the run's config_resolved.yaml to know "
