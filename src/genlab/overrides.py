@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from genlab.config import config_dir
 from genlab.errors import ConfigError
+from genlab.paths import ensure_writable
 from genlab.schema import near_miss
 
 CONFIG_NAME = "train"
@@ -75,7 +76,7 @@ def preflight(args: Sequence[str]) -> None:
     if overrides is None:
         return
     try:
-        _compose(overrides)
+        cfg = _compose(overrides)
     except OverrideParseException as err:
         raise ConfigError("command line", " ".join(overrides),
                           "Hydra overrides such as key=value, group=option, +new_key=value",
@@ -96,3 +97,6 @@ def preflight(args: Sequence[str]) -> None:
         bad = next(o for o in overrides if o.split("=", 1)[0].lstrip("+~") == key)
         others = [o for o in overrides if o is not bad]
         raise _unknown_key(key, bad.split("=", 1)[-1], others) from None
+    # Hydra creates the run directory before genlab's code runs: prove the locations first
+    ensure_writable(cfg.paths.log_dir, "paths.log_dir")
+    ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")

@@ -73,7 +73,7 @@ def run(cfg: DictConfig) -> float | None:
         _recursive_=False, _convert_="all",
     )
     callbacks = build_callbacks(cfg)
-    logger_cfg = cfg.get("logger")
+    logger_cfg = OmegaConf.create(plain.get("logger") or {})  # secrets redacted
     if is_rank_zero():  # the W&B run of this run dir, continued after a requeue or resume
         logger_cfg = wandb_run_continued(logger_cfg, output_dir)
     loggers = build_loggers(logger_cfg, str(output_dir))

@@ -1,0 +1,28 @@
+"""Callbacks that inject faults into a real run (importable as `faults.*` in configs)."""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+
+class PoisonWeights(Callback):
+    """Set the first trainable parameter to NaN before training step `at_step`."""
+
+    def __init__(self, at_step: int) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.at_step:
+            with torch.no_grad():
+                next(p for p in pl_module.parameters() if p.requires_grad).fill_(float("nan"))
+
+
+class Evil:
+    """A pickled payload: unpickling it creates `path` (weights_only must refuse it)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
