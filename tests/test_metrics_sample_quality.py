@@ -1,0 +1,144 @@
+"""The metric suite: Fréchet distance vs SciPy, the Inception path with test-written
+weights, the classifier extractor on digits, and DDP vs one process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+from torchmetrics.classification import MulticlassAccuracy
+
+from genlab.errors import DataFormatError, DataNotFoundError
+from genlab.metrics.inception import InceptionFeatures, write_random_weights
+from genlab.metrics.sample_quality import SampleQualityMetrics
+from genlab.train import instantiate, run
+from metrics_fakes import ImageSource, PassThroughFeatures
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny nets run fastest on one thread, especially on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def scipy_frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½) from sample statistics (Heusel et al. 2017)."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+def test_frechet_distance_matches_scipy_on_gaussians() -> None:
+    rng = np.random.default_rng(0)
+    d = 16
+    real = rng.normal(0.0, 1.0, size=(3000, d))
+    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    fake = rng.normal(0.5, 1.0, size=(2000, d)) @ mix + 0.3
+    metrics = SampleQualityMetrics(PassThroughFeatures(d), torch.from_numpy(real).float(),
+                                   n_generated=len(fake), kid_subsets=5)
+    for chunk in np.array_split(fake, 4):
+        metrics.update(torch.from_numpy(chunk).float())
+    ours = metrics.compute()["fid_passthrough"]
+    expected = scipy_frechet(real.astype(np.float32).astype(np.float64),
+                             fake.astype(np.float32).astype(np.float64))
+    assert ours == pytest.approx(expected, rel=1e-4)
+    # the closed form for these populations: ‖μ‖² + Tr(I + MᵀM − 2 (MᵀM)^½)
+    m2 = mix.T @ mix
+    mu = 0.5 * mix.sum(0) + 0.3
+    population = (mu**2).sum() + np.trace(np.eye(d) + m2 - 2 * linalg.sqrtm(m2).real)
+    assert ours == pytest.approx(population, rel=0.1)
+
+
+def test_inception_end_to_end_with_test_written_weights(tmp_path: Path) -> None:
+    weights = write_random_weights(tmp_path / "weights" / "inception.pth")
+    extractor = InceptionFeatures(str(weights))
+    grey = torch.rand(3, 1, 8, 8)
+    features, logits = extractor(grey)
+    assert features.shape == (3, 2048) and logits.shape == (3, 1008)
+    assert features.dtype == torch.float32 and torch.isfinite(features).all()
+    # the uint8 contract: values that round to the same byte give the same features
+    np.testing.assert_allclose(extractor(grey + 1e-4)[0], features, rtol=1e-5, atol=1e-5)
+    reference = extractor(torch.rand(6, 3, 16, 16))[0]
+    metrics = SampleQualityMetrics(extractor, reference, n_generated=6, kid_subsets=2)
+    metrics.update(torch.rand(6, 3, 16, 16))
+    values = metrics.compute()
+    assert set(values) == {"fid", "kid", "is", "precision", "recall"}  # bare = Inception
+
+
+def test_inception_weights_missing_or_pickled(tmp_path: Path) -> None:
+    missing = tmp_path / "weights" / "nothing.pth"
+    with pytest.raises(DataNotFoundError, match="genlab-fetch") as err:
+        InceptionFeatures(str(missing))
+    assert str(missing) in str(err.value)
+    evil = tmp_path / "evil.pth"
+    torch.save({"net": torch.nn.Linear(1, 1)}, evil)  # a pickled module, not a state dict
+    with pytest.raises(DataFormatError):
+        InceptionFeatures(str(evil))
+
+
+def _digits_suite(compose_cfg, *overrides: str):
+    cfg = compose_cfg("metrics=default", "metrics.batch_size=360", *overrides)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    return instantiate(cfg.metrics), datamodule
+
+
+def _fid(callback, datamodule, images: torch.Tensor) -> dict[str, float]:
+    source = ImageSource(images)
+    callback.metrics = callback.build(datamodule, source)
+    return callback.evaluate(source)
+
+
+def test_classifier_fid_on_digits_orders_real_vae_noise(compose_cfg, tmp_path: Path) -> None:
+    callback, dm = _digits_suite(compose_cfg, "metrics.n_samples=360")
+    train_x = torch.stack([dm.splits["train"][i][0] for i in range(0, 1257, 2)])
+    real = _fid(callback, dm, train_x)
+    noise = _fid(callback, dm, torch.rand(360, 1, 8, 8))
+    # a VAE trained for a few epochs, evaluated by the callback inside genlab-train
+    cfg = compose_cfg("metrics=default", "metrics.n_samples=360", "metrics.batch_size=360",
+                      "trainer.max_epochs=15", "model.iwae_samples=0")
+    run(cfg)
+    vae = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["metrics"]
+    fids = (real["val/fid_classifier"], vae["test/fid_classifier"], noise["val/fid_classifier"])
+    print("digits FID(classifier): train half / VAE / noise =", fids)
+    assert fids[0] < fids[1] < fids[2]
+    assert fids[0] < 5 and fids[2] > 50
+    assert real["val/precision_classifier"] > 0.5 and noise["val/precision_classifier"] < 0.1
+    assert (tmp_path / "cache" / "classifiers").is_dir()
+    # class accuracy of the real test images = the classifier's own held-out accuracy
+    test_x, test_y = dm.splits["test"].tensors
+    callback.metrics.class_acc = MulticlassAccuracy(10, average="micro")
+    callback.metrics.update(test_x, test_y)
+    values = callback.metrics.compute()
+    print("class_acc(real test) =", values["class_acc"], "classifier acc =",
+          values["classifier_acc"])
+    assert values["class_acc"] == pytest.approx(values["classifier_acc"], abs=1e-6)
+    assert values["classifier_acc"] > 0.9
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_give_the_same_fid(compose_cfg) -> None:
+    import lightning as L
+
+    cfg = compose_cfg("metrics=default", "metrics.n_samples=400", "metrics.batch_size=100",
+                      "metrics.every_n_epochs=1", "metrics.features.max_epochs=2")
+    datamodule = instantiate(cfg.data)
+    torch.manual_seed(0)
+    model = instantiate(cfg.model, data_shape=[1, 8, 8], num_classes=10, _recursive_=False,
+                        _convert_="all")
+    results = []
+    for devices, strategy in ((1, "auto"), (2, "ddp_spawn")):
+        trainer = L.Trainer(accelerator="cpu", devices=devices, strategy=strategy, logger=False,
+                            callbacks=[instantiate(cfg.metrics)], enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=cfg.paths.output_dir)
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+        results.append(float(trainer.callback_metrics["val/fid_classifier"]))
+    assert results[1] == pytest.approx(results[0], rel=1e-6)
