@@ -57,6 +57,7 @@ BAD_CONFIGS = [
     (["data=ring8"], "data"),
     (["model.likelihood=gaussian"], "model.binarize"),
     (["optimized_mode=min"], "optimized_mode"),
+    (["model=dcgan", "metrics=none"], "optimized_metric"),
     (["data.val_size=1000", "data.test_size=900"], "data.val_size + data.test_size"),
 ]
 

@@ -274,6 +274,18 @@ def _check_metric_direction(cfg: Mapping) -> None:
                           else f"Lower is better for {metric}.")
 
 
+SUITE_METRICS = ("fid", "kid", "is", "precision", "recall", "class_acc")
+
+
+def _check_metric_is_logged(cfg: Mapping) -> None:
+    metric = str(cfg.get("optimized_metric") or "")
+    base = metric.rsplit("/", 1)[-1].split("_classifier")[0]
+    if base in SUITE_METRICS and not (cfg.get("metrics") or {}).get("_target_"):
+        raise ConfigError("optimized_metric", metric, "a metric this run logs",
+                          "metrics=none turns the sample-quality suite off: keep metrics=default "
+                          "or choose another optimized_metric (null keeps the last checkpoint).")
+
+
 def _check_devices(cfg: Mapping) -> None:
     devices = (cfg.get("trainer") or {}).get("devices", 1)
     ok = devices == "auto" or (isinstance(devices, int) and not isinstance(devices, bool)
@@ -294,7 +306,7 @@ def _check_digits_split(cfg: Mapping) -> None:
 
 
 CROSS_RULES = [_check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
-               _check_digits_split]
+               _check_metric_is_logged, _check_digits_split]
 
 
 def validate(cfg: Mapping) -> None:

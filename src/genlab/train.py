@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from genlab.checkpoint_loading import load_checkpoint
 from genlab.config import config_dir
 from genlab.console import config_tree, metrics_table, print_error
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError
 from genlab.paths import ensure_writable
 from genlab.redaction import redact
 from genlab.resume import resume_checkpoint, wandb_run_continued
@@ -47,9 +47,21 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
         raise
 
 
+def resolved(cfg: DictConfig) -> dict:
+    """The config as plain data with every interpolation resolved, or a ConfigError."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "config"
+        raise ConfigError(key, "an interpolation", "a value that resolves",
+                          str(err).splitlines()[0]) from None
+
+
 def run(cfg: DictConfig) -> float | None:
     """Train and test one run; return the value of `cfg.optimized_metric`."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = resolved(cfg)
     validate(plain)
     plain = redact(plain)  # what is printed, saved and logged from here on
     output_dir = Path(cfg.paths.output_dir)
