@@ -49,7 +49,10 @@ class SlurmPreemption(L.Callback):
         self._active = stage == "fit" and isinstance(env, SLURMEnvironment)
         if self._active:
             # before Trainer registers its own handler, which it then leaves out
-            signal.signal(env.requeue_signal or signal.SIGUSR1, self._on_signal)
+            signum = env.requeue_signal or signal.SIGUSR1
+            signal.signal(signum, self._on_signal)
+            log.info("SLURMEnvironment: job %s, rank %d of %d; checkpoint and requeue on %s",
+                     env.job_id(), env.global_rank(), env.world_size(), signum.name)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info("received signal %s: checkpoint and requeue at the next safe point", signum)
