@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from genlab.run_dirs import run_dir_name
+from genlab.sweeps.naming import sweep_dir_name, wandb_group
 
 # One id per process, fixed at import: Hydra may resolve the run dir more than once, and
 # every resolution must give the same directory. time_ns + pid + random bits keep dirs
@@ -31,6 +32,11 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("genlab_run_name"):
         OmegaConf.register_new_resolver(
             "genlab_run_name", lambda run_id=None: run_dir_name(run_id, RUN_ID), use_cache=True)
+    if not OmegaConf.has_resolver("genlab_sweep_name"):  # sweep.name=NAME fixes it
+        OmegaConf.register_new_resolver(
+            "genlab_sweep_name", lambda name=None: sweep_dir_name(name, RUN_ID), use_cache=True)
+    if not OmegaConf.has_resolver("genlab_wandb_group"):  # the sweep's name in a multirun
+        OmegaConf.register_new_resolver("genlab_wandb_group", wandb_group)
 
 
 register_resolvers()

@@ -155,6 +155,13 @@ def _report(metrics: dict[str, float], output_dir: Path, best_ckpt: str) -> None
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # a failed trial must not end the sweep
+        from genlab.sweeps.failures import run_trial
+
+        return run_trial(run, cfg)
     try:
         return run(cfg)
     except GenlabError as err:

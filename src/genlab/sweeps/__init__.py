@@ -1,0 +1,1 @@
+"""Sweeps: multirun naming, failed trials, the offline sweep summary and `genlab-compare`."""

@@ -1,0 +1,35 @@
+"""The Hydra callback that summarises every multirun when it ends (conf/hydra/default.yaml):
+summary.csv, summary.md and plots in the sweep dir, then the exit code of
+`sweep.fail_policy` (genlab/sweeps/failures.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from genlab.errors import GenlabError
+
+
+class SweepSummary(Callback):
+    def __init__(self, fail_policy: str = "any") -> None:
+        self.fail_policy = fail_policy
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from genlab.console import print_error
+        from genlab.sweeps.compare import summarize
+        from genlab.sweeps.failures import check_policy
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        records = summarize([sweep_dir], sweep_dir)
+        print(f"Sweep summary: {sweep_dir / 'summary.md'}")
+        try:
+            check_policy(self.fail_policy, [r.status for r in records])
+        except GenlabError as err:
+            print_error(str(err))
+            sys.exit(err.exit_code)  # SystemExit passes Hydra's callback guard

@@ -1,0 +1,105 @@
+"""Sweep plots with matplotlib's Agg backend: the objective against each swept key (mean ±
+std over seeds) and the learning curves of all runs overlaid."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from genlab.sweeps.records import RunRecord
+from genlab.sweeps.summary import SEED_KEY, group_by_setting, mean_std, swept_keys
+
+
+def plot_all(records: list[RunRecord], out_dir: Path) -> list[Path]:
+    keys = swept_keys(records)
+    paths = [plot_objective_vs(records, key, keys, out_dir) for key in keys if key != SEED_KEY]
+    curves = plot_learning_curves(records, keys, out_dir)
+    return [p for p in [*paths, curves] if p is not None]
+
+
+def plot_objective_vs(records: list[RunRecord], key: str, keys: list[str],
+                      out_dir: Path) -> Path | None:
+    """One line per setting of the other swept keys; x = the key's values."""
+    objective = next((r.optimized_metric for r in records if r.optimized_metric), None)
+    if objective is None:
+        return None
+    plt = _pyplot()
+    settings = [k for k in keys if k != SEED_KEY]
+    at = settings.index(key)
+    series: dict[tuple, list[tuple[str, float, float]]] = {}
+    for setting, values in group_by_setting(records, keys).items():
+        rest = setting[:at] + setting[at + 1:]
+        series.setdefault(rest, []).append((setting[at], *mean_std(values)))
+    numeric = all(_is_number(x) for points in series.values() for x, _, _ in points)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for rest, points in series.items():
+        points.sort(key=lambda p: float(p[0]) if numeric else str(p[0]))
+        xs = [float(p[0]) if numeric else str(p[0]) for p in points]
+        label = ", ".join(f"{k}={v}" for k, v in zip(settings[:at] + settings[at + 1:], rest,
+                                                      strict=True)) or None
+        ax.errorbar(xs, [p[1] for p in points], yerr=[p[2] for p in points], marker="o",
+                    capsize=3, label=label)
+    if numeric and _spans_octaves(series):
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(key)
+    ax.set_ylabel(f"{objective} (mean ± std over seeds)")
+    if len(series) > 1:
+        ax.legend(fontsize="small")
+    return _save(fig, out_dir / f"objective_vs_{key.replace('/', '_')}.png")
+
+
+def plot_learning_curves(records: list[RunRecord], keys: list[str], out_dir: Path) -> Path | None:
+    objective = next((r.optimized_metric for r in records if r.optimized_metric), None)
+    curves = [(r, _curve(r.run_dir / "csv" / "metrics.csv", objective)) for r in records]
+    curves = [(r, c) for r, c in curves if c]
+    if objective is None or not curves:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r, (steps, values) in curves:
+        label = " ".join(f"{k}={r.params.get(k)}" for k in keys) or r.job
+        ax.plot(steps, values, label=label, alpha=0.8, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel(objective)
+    if len(curves) <= 20:
+        ax.legend(fontsize="x-small", ncol=2 if len(curves) > 8 else 1)
+    return _save(fig, out_dir / "learning_curves.png")
+
+
+def _curve(path: Path, metric: str | None) -> tuple[list[float], list[float]] | None:
+    if metric is None or not path.is_file():
+        return None
+    with path.open(newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row.get(metric)]
+    if not rows:
+        return None
+    return [float(row["step"]) for row in rows], [float(row[metric]) for row in rows]
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _spans_octaves(series: dict) -> bool:
+    xs = [float(x) for points in series.values() for x, _, _ in points]
+    return min(xs) > 0 and max(xs) / min(xs) >= 8
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path

@@ -1,0 +1,83 @@
+"""What a finished run directory says about itself: overrides, status, final metrics, W&B id.
+
+A run dir holds `.hydra/overrides.yaml`, `config_resolved.yaml`, `metrics.json` (written
+when the run completed) or `failure.json` (written when a multirun trial raised).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from genlab.sweeps.failures import read_failure
+
+
+@dataclass
+class RunRecord:
+    job: str
+    run_dir: Path
+    overrides: list[str]
+    status: str  # completed | failed | incomplete
+    optimized_metric: str | None = None
+    optimized_mode: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    wandb_id: str | None = None
+    reason: str = ""
+    log: str = ""
+
+    @property
+    def params(self) -> dict[str, str]:
+        """key → value of each `key=value` override (hydra.* and deletions left out)."""
+        pairs = (o.split("=", 1) for o in self.overrides if "=" in o)
+        return {k.lstrip("+"): v for k, v in pairs if not k.lstrip("+~").startswith("hydra")}
+
+    @property
+    def objective(self) -> float | None:
+        return self.metrics.get(self.optimized_metric) if self.optimized_metric else None
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / ".hydra").is_dir() or (path / "metrics.json").is_file()
+
+
+def run_dirs_of(path: Path) -> list[Path]:
+    """[path] for a run dir; a sweep dir's job dirs in job-number order."""
+    if is_run_dir(path):
+        return [path]
+    jobs = [p for p in path.iterdir() if p.is_dir() and is_run_dir(p)]
+    return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit()
+                                       else 0, p.name))
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    overrides = _yaml(run_dir / ".hydra" / "overrides.yaml") or []
+    config = _yaml(run_dir / "config_resolved.yaml") or _yaml(run_dir / ".hydra" / "config.yaml")
+    record = RunRecord(job=run_dir.name, run_dir=run_dir, overrides=[str(o) for o in overrides],
+                       status="incomplete", wandb_id=wandb_run_id(run_dir))
+    record.optimized_metric = (config or {}).get("optimized_metric")
+    record.optimized_mode = (config or {}).get("optimized_mode")
+    task = (config or {}).get("task_name", "train")
+    record.log = str(run_dir / f"{task}.log")
+    if (run_dir / "metrics.json").is_file():
+        record.metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+        record.status = "completed"
+    failure = read_failure(run_dir)
+    if failure is not None:
+        record.status, record.reason, record.log = "failed", failure["reason"], failure["log"]
+    return record
+
+
+def wandb_run_id(run_dir: Path) -> str | None:
+    """The run dir's W&B run id (`wandb_run_id`, kept by genlab/resume.py), else the newest
+    run under `<run_dir>/wandb` (`[offline-]run-<time>-<id>`)."""
+    if (run_dir / "wandb_run_id").is_file():
+        return (run_dir / "wandb_run_id").read_text().strip() or None
+    runs = sorted(p for p in (run_dir / "wandb").glob("*run-*-*") if not p.is_symlink())
+    return runs[-1].name.rsplit("-", 1)[-1] if runs else None
+
+
+def _yaml(path: Path):
+    return yaml.safe_load(path.read_text()) if path.is_file() else None

@@ -1,0 +1,106 @@
+"""The sweep summary: `summary.csv` and `summary.md` (one row per job) and the plots, from
+run directories alone (no W&B server)."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from genlab.sweeps.records import RunRecord
+
+SEED_KEY = "seed"
+
+
+def swept_keys(records: list[RunRecord]) -> list[str]:
+    """Override keys whose value differs between runs (or is missing in some), in the order
+    they first appear."""
+    keys: dict[str, set] = {}
+    for r in records:
+        for k in r.params:
+            keys.setdefault(k, set())
+    for k, values in keys.items():
+        values.update(r.params.get(k) for r in records)
+    return [k for k, values in keys.items() if len(values) > 1]
+
+
+def metric_names(records: list[RunRecord]) -> list[str]:
+    """The optimised metric first, then val/, test/, train/ and the rest, each sorted."""
+    names = {m for r in records for m in r.metrics}
+    optimized = {r.optimized_metric for r in records if r.optimized_metric}
+    order = {"val": 1, "test": 2, "train": 3}
+    return sorted(names, key=lambda m: (m not in optimized, order.get(m.split("/")[0], 4), m))
+
+
+def group_by_setting(records: list[RunRecord], keys: list[str]) -> dict[tuple, list[float]]:
+    """Objective values of completed runs grouped by the swept keys other than the seed."""
+    settings = [k for k in keys if k != SEED_KEY]
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for r in records:
+        groups.setdefault(tuple(r.params.get(k) for k in settings), [])
+        if r.status == "completed" and r.objective is not None:
+            groups[tuple(r.params.get(k) for k in settings)].append(r.objective)
+    return dict(groups)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def write_csv(records: list[RunRecord], path: Path) -> None:
+    keys, metrics = swept_keys(records), metric_names(records)
+    header = ["job", "overrides", *keys, "status", "optimized_metric", "objective", *metrics,
+              "run_dir", "wandb_run_id", "reason", "log"]
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in records:
+            writer.writerow([
+                r.job, " ".join(r.overrides), *(r.params.get(k, "") for k in keys), r.status,
+                r.optimized_metric or "", _num(r.objective),
+                *(_num(r.metrics.get(m)) for m in metrics), r.run_dir, r.wandb_id or "",
+                r.reason, r.log if r.status != "completed" else ""])
+
+
+def markdown(records: list[RunRecord], plots: list[Path]) -> str:
+    keys, metrics = swept_keys(records), metric_names(records)
+    common = [o for o in (records[0].overrides if records else [])
+              if all(o in r.overrides for r in records) and o.split("=", 1)[0] not in keys]
+    done = sum(r.status == "completed" for r in records)
+    lines = [f"# Sweep summary: {done} of {len(records)} runs completed", ""]
+    if common:
+        lines += [f"Common overrides: `{' '.join(common)}`", ""]
+    lines += _aggregate_table(records, keys)
+    header = ["job", *keys, "status", *metrics, "W&B run", "run dir / failure"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in records:
+        where = f"`{r.run_dir}`" if r.status == "completed" else f"{r.reason} — log `{r.log}`"
+        cells = [r.job, *(r.params.get(k, "") for k in keys), r.status,
+                 *(_num(r.metrics.get(m), 4) for m in metrics), r.wandb_id or "", where]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    lines += ["", *(f"![{p.stem}]({p.name})" for p in plots)]
+    return "\n".join(lines) + "\n"
+
+
+def _aggregate_table(records: list[RunRecord], keys: list[str]) -> list[str]:
+    """mean ± std of the objective over seeds for each setting of the other swept keys."""
+    settings = [k for k in keys if k != SEED_KEY]
+    objective = next((r.optimized_metric for r in records if r.optimized_metric), None)
+    if not objective or not settings:
+        return []
+    lines = [f"| {' | '.join(settings)} | {objective} (mean ± std) | runs |",
+             "|" + "---|" * (len(settings) + 2)]
+    for setting, values in group_by_setting(records, keys).items():
+        mean, std = mean_std(values)
+        lines.append(f"| {' | '.join(map(str, setting))} | {mean:.4g} ± {std:.2g} | "
+                     f"{len(values)} |")
+    return [*lines, ""]
+
+
+def _num(value: float | None, digits: int | None = None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}g}" if digits else repr(float(value))
