@@ -76,6 +76,7 @@ def run(cfg: DictConfig) -> float | None:
     import lightning as L
 
     from genlab.tracking import build_loggers, finish_loggers, log_config
+    from genlab.wandb_metrics import define_wandb_metrics
 
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -91,6 +92,7 @@ def run(cfg: DictConfig) -> float | None:
     loggers = build_loggers(logger_cfg, str(output_dir))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     log_config(trainer.loggers, plain)
+    define_wandb_metrics(trainer.loggers, plain)  # best-value summaries, one step axis
     with open_dict(cfg):  # resume=auto: the newest checkpoint in the run dir
         cfg.ckpt_path = resume_checkpoint(cfg, output_dir)
     try:
