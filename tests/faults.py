@@ -26,3 +26,31 @@ class Evil:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+class FailingLogger:
+    """A tracker that breaks at its `at_call`-th metrics call (a dying server, a full disk)."""
+
+    def __new__(cls, at_call: int = 3):
+        from lightning.pytorch.loggers import Logger
+
+        class _Failing(Logger):
+            calls = 0
+
+            @property
+            def name(self) -> str:
+                return "failing"
+
+            @property
+            def version(self) -> str:
+                return "0"
+
+            def log_hyperparams(self, params, *args, **kwargs) -> None:
+                pass
+
+            def log_metrics(self, metrics, step=None) -> None:
+                type(self).calls += 1
+                if type(self).calls >= at_call:
+                    raise ConnectionError("tracker server went away")
+
+        return _Failing()

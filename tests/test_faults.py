@@ -113,3 +113,34 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path: Path) -> None:
     runs = sorted((tmp_path / "logs" / "train" / "runs").iterdir())
     a, b = (json.loads((r / "metrics.json").read_text())["metrics"] for r in runs)
     assert a == b and "test/nll_iwae" in a
+
+
+def test_failing_tracker_never_kills_the_run_or_the_csv(compose_cfg, tmp_path: Path) -> None:
+    cfg = compose_cfg("trainer.max_epochs=2", "callbacks=none", "model.iwae_samples=4",
+                      "+logger.broken={_target_:faults.FailingLogger,at_call:2}")
+    with pytest.warns(UserWarning, match="switched off"):
+        run(cfg)
+    rows = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()
+    assert len(rows) > 5 and "val/elbo" in rows[0]
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_online_wandb_without_network_falls_back_to_offline(compose_cfg, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    cfg = compose_cfg("logger=wandb", "logger.wandb.offline=false", "debug=limit",
+                      "callbacks=none", "model.iwae_samples=2")
+    with pytest.warns(UserWarning, match="logging offline instead"):
+        run(cfg)
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_wandb_disabled_mode_works(compose_cfg, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cfg = compose_cfg("logger=wandb", "debug=limit", "callbacks=none", "model.iwae_samples=2")
+    run(cfg)
+    assert not list((tmp_path / "run").glob("wandb/*-run-*"))
+    assert "val/elbo" in (tmp_path / "run" / "csv" / "metrics.csv").read_text()
