@@ -40,7 +40,10 @@ def plot_objective_vs(records: list[RunRecord], key: str, keys: list[str],
         ax.errorbar(xs, [p[1] for p in points], yerr=[p[2] for p in points], marker="o",
                     capsize=3, label=label)
     if numeric and _spans_octaves(series):
+        from matplotlib.ticker import ScalarFormatter
+
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set_xlabel(key)
     ax.set_ylabel(f"{objective} (mean ± std over seeds)")
     if len(series) > 1:
@@ -56,13 +59,18 @@ def plot_learning_curves(records: list[RunRecord], keys: list[str], out_dir: Pat
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
+    settings = [k for k in keys if k != SEED_KEY]
+    colors: dict[str, int] = {}  # one colour per setting; its seeds share it
     for r, (steps, values) in curves:
-        label = " ".join(f"{k}={r.params.get(k)}" for k in keys) or r.job
-        ax.plot(steps, values, label=label, alpha=0.8, linewidth=1)
+        label = " ".join(f"{k}={r.params.get(k)}" for k in settings) or r.job
+        first = label not in colors
+        colors.setdefault(label, len(colors))
+        ax.plot(steps, values, color=f"C{colors[label] % 10}", alpha=0.8, linewidth=1,
+                label=label if first else None)
     ax.set_xlabel("step")
     ax.set_ylabel(objective)
-    if len(curves) <= 20:
-        ax.legend(fontsize="x-small", ncol=2 if len(curves) > 8 else 1)
+    if len(colors) <= 20:
+        ax.legend(fontsize="x-small", ncol=2 if len(colors) > 8 else 1)
     return _save(fig, out_dir / "learning_curves.png")
 
 

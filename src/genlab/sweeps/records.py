@@ -7,6 +7,7 @@ when the run completed) or `failure.json` (written when a multirun trial raised)
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def read_run(run_dir: Path) -> RunRecord:
     if (run_dir / "metrics.json").is_file():
         record.metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
         record.status = "completed"
+        if record.objective is not None and not math.isfinite(record.objective):
+            record.status = "failed"
+            record.reason = f"{record.optimized_metric} is {record.objective} (not finite)"
     failure = read_failure(run_dir)
     if failure is not None:
         record.status, record.reason, record.log = "failed", failure["reason"], failure["log"]

@@ -33,14 +33,18 @@ def metric_names(records: list[RunRecord]) -> list[str]:
     return sorted(names, key=lambda m: (m not in optimized, order.get(m.split("/")[0], 4), m))
 
 
-def group_by_setting(records: list[RunRecord], keys: list[str]) -> dict[tuple, list[float]]:
-    """Objective values of completed runs grouped by the swept keys other than the seed."""
+def group_by_setting(records: list[RunRecord], keys: list[str],
+                     metric: str | None = None) -> dict[tuple, list[float]]:
+    """Values of `metric` (default: the objective) in completed runs, grouped by the swept
+    keys other than the seed."""
     settings = [k for k in keys if k != SEED_KEY]
     groups: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
-        groups.setdefault(tuple(r.params.get(k) for k in settings), [])
-        if r.status == "completed" and r.objective is not None:
-            groups[tuple(r.params.get(k) for k in settings)].append(r.objective)
+        setting = tuple(r.params.get(k) for k in settings)
+        groups.setdefault(setting, [])
+        value = r.metrics.get(metric) if metric else r.objective
+        if r.status == "completed" and value is not None:
+            groups[setting].append(value)
     return dict(groups)
 
 
@@ -86,18 +90,28 @@ def markdown(records: list[RunRecord], plots: list[Path]) -> str:
 
 
 def _aggregate_table(records: list[RunRecord], keys: list[str]) -> list[str]:
-    """mean ± std of the objective over seeds for each setting of the other swept keys."""
+    """mean ± std over seeds of the objective and the test metrics, for each setting of the
+    other swept keys."""
     settings = [k for k in keys if k != SEED_KEY]
     objective = next((r.optimized_metric for r in records if r.optimized_metric), None)
     if not objective or not settings:
         return []
-    lines = [f"| {' | '.join(settings)} | {objective} (mean ± std) | runs |",
-             "|" + "---|" * (len(settings) + 2)]
-    for setting, values in group_by_setting(records, keys).items():
-        mean, std = mean_std(values)
-        lines.append(f"| {' | '.join(map(str, setting))} | {mean:.4g} ± {std:.2g} | "
-                     f"{len(values)} |")
+    metrics = [objective, *(m for m in metric_names(records)
+                            if m.startswith("test/") and m != objective)]
+    columns = {m: group_by_setting(records, keys, m) for m in metrics}
+    lines = [f"Mean ± std over {SEED_KEY}s (completed runs):", "",
+             f"| {' | '.join(settings)} | runs | {' | '.join(metrics)} |",
+             "|" + "---|" * (len(settings) + 1 + len(metrics))]
+    for setting, values in columns[objective].items():
+        cells = [_mean_std(columns[m].get(setting, [])) for m in metrics]
+        lines.append(f"| {' | '.join(map(str, setting))} | {len(values)} | "
+                     f"{' | '.join(cells)} |")
     return [*lines, ""]
+
+
+def _mean_std(values: list[float]) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.4g} ± {std:.2g}" if values else ""
 
 
 def _num(value: float | None, digits: int | None = None) -> str:
