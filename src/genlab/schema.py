@@ -80,7 +80,8 @@ STR = Spec("str")
 ANY = Spec()
 
 _SPLIT = {"name": STR, "batch_size": INT_POS, "eval_batch_size": Spec("int", min=1, nullable=True),
-          "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": INT_NONNEG}
+          "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": INT_NONNEG,
+          "in_memory": BOOL}
 _NET = {"hidden_dims": Spec("list", item=INT_POS), "channels": Spec("list", item=INT_POS)}
 
 TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {

@@ -13,6 +13,43 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from genlab.errors import ConfigError
 
 
+class DeviceTensorBatches:
+    """Batches of an in-memory (x, y) dataset held on the training device.
+
+    A DataLoader over a TensorDataset fetches B items one by one and stacks them on the
+    host every step; here a batch is one index into tensors already on the device. The
+    order and the global RNG draws are exactly those of a DataLoader with RandomSampler (its
+    iterator's base seed, then one int64 that seeds a generator for `randperm`), so for the
+    same seed batches and results are identical to the DataLoader path
+    (tests/test_fast_path.py checks both).
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool,
+                 device: torch.device) -> None:
+        self.tensors = tuple(t.to(device) for t in tensors)
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.n = len(self.tensors[0])
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        # a DataLoader iterator first draws its workers' base seed, then the sampler's seed
+        torch.empty((), dtype=torch.int64).random_()
+        if self.shuffle:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+            order = order.to(self.tensors[0].device)
+        else:
+            order = None
+        for start in range(0, self.n, self.batch_size):
+            if order is None:
+                yield [t[start : start + self.batch_size] for t in self.tensors]
+            else:
+                idx = order[start : start + self.batch_size]
+                yield [t[idx] for t in self.tensors]
+
+
 def seeded_split(n: int, sizes: list[int], seed: int) -> list[torch.Tensor]:
     """Split range(n) into index tensors of the given sizes with a fixed permutation.
 
@@ -43,6 +80,7 @@ class SplitDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         split_seed: int = 0,
+        in_memory: bool = True,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -53,6 +91,7 @@ class SplitDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.split_seed = split_seed
+        self.in_memory = in_memory
         self.splits: dict[str, Dataset] = {}
 
     # --- what subclasses provide -------------------------------------------------------
@@ -77,6 +116,10 @@ class SplitDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         self.setup()
+        dataset = self.splits[split]
+        device = self._fast_path_device(dataset)
+        if device is not None:
+            return DeviceTensorBatches(dataset.tensors, batch_size, shuffle, device)
         return DataLoader(
             self.splits[split],
             batch_size=batch_size,
@@ -85,6 +128,24 @@ class SplitDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
+
+    def _fast_path_device(self, dataset: Dataset) -> torch.device | None:
+        """The device for DeviceTensorBatches, or None for the DataLoader path: tensor data
+        only, one process (DDP needs the DistributedSampler), and room on the device."""
+        if not (self.in_memory and isinstance(dataset, TensorDataset)):
+            return None
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return torch.device("cpu")
+        if trainer.world_size > 1:
+            return None
+        device = trainer.strategy.root_device
+        if device.type == "cuda":
+            size = sum(t.numel() * t.element_size() for t in dataset.tensors)
+            free, _ = torch.cuda.mem_get_info(device)
+            if size > free // 4:  # leave the device to the model
+                return None
+        return device
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)

@@ -91,13 +91,13 @@ class VAE(L.LightningModule):
         kl = kl_divergence(mu, logvar)
         return {"recon": recon, "kl": kl, "elbo": recon - kl}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, n: int) -> torch.Tensor:
         """n samples from the prior, decoded to their mean: (n, *data_shape) in [0, 1]."""
         z = torch.randn(n, self.hparams.latent_dim, device=self.device)
         return self.decode(z)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decode the posterior mean: (B, *data_shape) → (B, *data_shape) in [0, 1]."""
         return self.decode(self.encode(x)[0])
@@ -149,7 +149,7 @@ class VAE(L.LightningModule):
             self.log("test/nll_iwae", nll.mean(), on_epoch=True, sync_dist=True,
                      batch_size=len(x))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def iwae_log_likelihood(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """The K-sample importance-weighted bound on log p(x), per example (B,) in nats,
         evaluated in chunks of `iwae_chunk` samples to bound memory."""
