@@ -34,10 +34,11 @@ def run_trial(run: Callable[[Any], float | None], cfg: Any) -> float:
     """`run(cfg)` for one multirun job: any exception becomes a recorded failure and NaN."""
     from genlab.console import print_error
 
+    output_dir = Path(cfg.paths.output_dir)
+    (output_dir / FAILURE_FILE).unlink(missing_ok=True)  # a rerun of a failed job (sweep.name)
     try:
         value = run(cfg)
     except Exception as err:  # noqa: BLE001 — every trial failure is recorded, none is fatal
-        output_dir = Path(cfg.paths.output_dir)
         record = record_failure(err, output_dir, output_dir / f"{cfg.task_name}.log")
         log.error("trial failed: %s\n%s", record["reason"], record["traceback"])
         print_error(f"Trial {output_dir.name} failed ({record['reason']}); the sweep goes "
