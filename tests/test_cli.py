@@ -62,15 +62,17 @@ def test_cli_run_writes_outputs_in_unique_dirs(tmp_path: Path) -> None:
     assert "test/elbo" in first.stdout  # the final metrics table
 
 
-def test_rejected_config_imports_neither_torch_nor_lightning(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args,code", [(["model.latent_dim=0"], 2), (["--help"], 0),
+                                       (["--cfg", "job"], 0), (["model=vea"], 2)])
+def test_help_cfg_and_rejections_import_neither_torch_nor_lightning(tmp_path: Path, args,
+                                                                     code: int) -> None:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "genlab.train",
-                           "model.latent_dim=0"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 2
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "genlab.train", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == code
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "genlab.schema" in imported
+    assert "genlab.train" in imported
     assert not {m for m in imported if m.split(".")[0] in ("torch", "lightning")}

@@ -1,0 +1,61 @@
+"""GPU speed options as config: channels_last memory format, torch.compile of the nets
+(with a fallback to eager and a warning where compilation fails), matmul precision.
+
+Lightning covers precision (`trainer.precision=bf16-mixed`) and cuDNN autotuning
+(`trainer.benchmark=true`); these three it leaves to the user, so genlab sets them here.
+Compilation uses each net's own `forward` replacement, so state_dict keys (and thus
+checkpoints) are the same compiled or not.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+
+class PerformanceOptions(Callback):
+    def __init__(self, channels_last: bool = False, compile: bool = False,
+                 compile_mode: str | None = None, backend: str | Callable = "inductor",
+                 matmul_precision: str | None = None) -> None:
+        self.channels_last, self.compile = channels_last, compile
+        self.compile_mode, self.backend = compile_mode, backend
+        self.matmul_precision = matmul_precision
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.matmul_precision:
+            torch.set_float32_matmul_precision(self.matmul_precision)
+        if self.channels_last and len(getattr(pl_module, "data_shape", ())) == 3:
+            pl_module.to(memory_format=torch.channels_last)
+        if self.compile and stage == "fit":
+            for name, net in pl_module.named_children():
+                if any(p.requires_grad for p in net.parameters()):
+                    compile_with_fallback(net, name, self.backend, self.compile_mode)
+
+
+def compile_with_fallback(net: torch.nn.Module, name: str, backend: Any,
+                          mode: str | None) -> None:
+    """Replace net.forward by its torch.compile'd version; if compiling (which happens at
+    the first call) fails, warn once and run eager from then on."""
+    eager = net.forward
+    try:
+        compiled = torch.compile(eager, backend=backend, mode=mode)
+    except Exception as err:  # unknown backend, unsupported platform
+        warnings.warn(f"torch.compile of `{name}` failed ({err!s:.200}); running eager.",
+                      stacklevel=2)
+        return
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return compiled(*args, **kwargs)
+        except Exception as err:
+            warnings.warn(f"torch.compile of `{name}` failed at its first call "
+                          f"({type(err).__name__}: {err!s:.200}); running eager.", stacklevel=2)
+            net.forward = eager
+            return eager(*args, **kwargs)
+
+    net.forward = forward
