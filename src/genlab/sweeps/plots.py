@@ -12,7 +12,9 @@ from genlab.sweeps.summary import SEED_KEY, group_by_setting, mean_std, swept_ke
 
 def plot_all(records: list[RunRecord], out_dir: Path) -> list[Path]:
     keys = swept_keys(records)
-    paths = [plot_objective_vs(records, key, keys, out_dir) for key in keys if key != SEED_KEY]
+    # a key some runs lack (comparing different sweeps) is not a parameter to plot against
+    axes = [k for k in keys if k != SEED_KEY and all(k in r.params for r in records)]
+    paths = [plot_objective_vs(records, key, keys, out_dir) for key in axes]
     curves = plot_learning_curves(records, keys, out_dir)
     return [p for p in [*paths, curves] if p is not None]
 
@@ -107,7 +109,6 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     _pyplot().close(fig)
     return path
