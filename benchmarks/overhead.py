@@ -1,0 +1,256 @@
+"""Framework overhead: training steps per second of genlab vs a plain PyTorch loop with the
+same nets, batch size, optimiser and in-memory data, for the VAE (`model=vae data=digits`,
+the default preset) and the DCGAN (`model=dcgan data=digits` at the `dcgan_digits`
+preset's batch size).
+
+genlab side: the real configs composed with Hydra and trained by `genlab.train.run`
+(trackers, extra callbacks, validation, checkpoints and test off), timed by a callback
+from the start of batch `warmup` to the end of the last batch. Plain side: copies of the
+same instantiated nets, the same optimiser class and hyper-parameters, the training split
+as one tensor batched by `randperm` indexing, the same per-step computation as the model's
+`training_step` without logging. A step is one batch on both sides (for the GAN one D step
+and one G step). The two alternate in one process, `rounds` times; the ratio is genlab's
+seconds per step over the plain loop's (median of the per-round ratios; target ≤ 1.10).
+
+    python benchmarks/overhead.py                 # full size
+    python benchmarks/overhead.py --smoke         # tiny, for the test suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import logging
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_clock, harness
+
+import harness  # noqa: E402
+from step_clock import StepClock  # noqa: E402
+
+QUIET = [
+    "logger=none", "callbacks=none", "metrics=none", "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+    "++trainer.enable_checkpointing=false", "++trainer.limit_val_batches=0", "test=false",
+    "+callbacks.step_clock._target_=step_clock.StepClock",
+]
+TARGET_RATIO = 1.10
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model: its overrides, optimiser steps per batch (Lightning's global_step counts
+    each optimiser), and the plain loop's step builder."""
+
+    name: str
+    overrides: tuple[str, ...]
+    optimizer_steps_per_batch: int
+    plain_step: Callable[[nn.Module], Callable[[torch.Tensor], None]]
+
+
+# --- the plain loops: what a researcher would write ----------------------------------------
+def optimizer(params, partial: dict) -> torch.optim.Optimizer:
+    """The optimiser of a `_partial_` config dict, built by hand: class and hyper-parameters."""
+    from hydra.utils import get_class
+
+    kwargs = {k: v for k, v in partial.items() if k not in ("_target_", "_partial_")}
+    return get_class(partial["_target_"])(params, **kwargs)
+
+
+def plain_vae_step(model: nn.Module) -> Callable[[torch.Tensor], None]:
+    """One step of the ELBO with dynamic binarisation (genlab/models/vae.py, bernoulli)."""
+    encoder, decoder = copy.deepcopy(model.encoder), copy.deepcopy(model.decoder)
+    opt = optimizer([*encoder.parameters(), *decoder.parameters()], model.hparams.optimizer)
+
+    def step(x: torch.Tensor) -> None:
+        x = torch.bernoulli(x)
+        mu, logvar = encoder(x).chunk(2, dim=-1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        recon = -F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none")
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+        loss = -(recon.flatten(1).sum(-1) - kl).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def plain_gan_step(model: nn.Module) -> Callable[[torch.Tensor], None]:
+    """One D step then one G step, non-saturating (genlab/models/gan.py, d_steps=1)."""
+    g, d = copy.deepcopy(model.generator), copy.deepcopy(model.discriminator)
+    opt_g = optimizer(g.parameters(), model.hparams.optimizer_g)
+    opt_d = optimizer(d.parameters(), model.hparams.optimizer_d)
+    latent_dim = model.hparams.latent_dim
+
+    def step(x: torch.Tensor) -> None:
+        x = x * 2 - 1
+        with torch.no_grad():
+            fake = g(torch.randn(len(x), latent_dim))
+        real_logits, fake_logits = d(x), d(fake)
+        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        d.requires_grad_(False)  # as Lightning's toggled_optimizer: no grads for D in G's step
+        g_loss = -F.logsigmoid(d(g(torch.randn(len(x), latent_dim)))).mean()
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        d.requires_grad_(True)
+
+    return step
+
+
+CASES = {
+    "vae": Case("vae", ("model=vae", "data=digits"), 1, plain_vae_step),
+    "dcgan": Case("dcgan", ("model=dcgan", "data=digits", "data.batch_size=128",
+                              "optimized_metric=null"), 2,
+                  plain_gan_step),
+}
+
+
+def plain_steps_per_second(step: Callable[[torch.Tensor], None], data: torch.Tensor,
+                           batch_size: int, steps: int, warmup: int) -> float:
+    """Run `warmup + steps` batches through `step` in shuffled epochs; batches per second
+    from the start of batch `warmup` to the end of the last."""
+    done, start = 0, 0.0
+    while True:
+        order = torch.randperm(len(data))
+        for i in range(0, len(data), batch_size):
+            x = data[order[i : i + batch_size]]
+            if done == warmup:
+                start = time.perf_counter()
+            step(x)
+            done += 1
+            if done == warmup + steps:
+                return steps / (time.perf_counter() - start)
+
+
+# --- the genlab side --------------------------------------------------------------------------
+def compose(overrides: list[str], root: Path):
+    """The train config as `genlab-train` would see it, writing under `root`."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from genlab.config import config_dir
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cfg = hydra_compose("train", overrides=[f"paths.root_dir={root}", *overrides],
+                            return_hydra_config=True)
+    out = str(root / "run")
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = out
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = out
+        del cfg["hydra"]
+    return cfg
+
+
+def genlab_steps_per_second(case: Case, steps: int, warmup: int, extra: list[str]) -> float:
+    from genlab.train import run
+
+    batches = warmup + steps
+    overrides = [*QUIET, *case.overrides, *extra,
+                 f"++trainer.max_steps={batches * case.optimizer_steps_per_batch}"]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        run(compose(overrides, Path(tmp)))
+    clock = StepClock.latest
+    if len(clock.starts) != batches:
+        raise RuntimeError(f"{case.name}: genlab ran {len(clock.starts)} batches, not {batches}")
+    return clock.steps_per_second(warmup)
+
+
+def training_setup(case: Case, extra: list[str]) -> tuple[nn.Module, torch.Tensor, int]:
+    """The model genlab builds from the config, the training split as one tensor, and the
+    batch size."""
+    from genlab.train import instantiate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose([*QUIET, *case.overrides, *extra], Path(tmp))
+    torch.manual_seed(cfg.seed)
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    model = instantiate(cfg.model, data_shape=list(dm.shape), num_classes=dm.num_classes,
+                        _recursive_=False, _convert_="all")
+    return model, dm.splits["train"].tensors[0], int(cfg.data.batch_size)
+
+
+def measure(case: Case, rounds: int, steps: int, warmup: int, extra: list[str]) -> dict:
+    model, data, batch_size = training_setup(case, extra)
+
+    def plain() -> float:
+        torch.manual_seed(0)
+        return plain_steps_per_second(case.plain_step(model), data, batch_size, steps, warmup)
+
+    rates = harness.alternate(
+        {"genlab": lambda: genlab_steps_per_second(case, steps, warmup, extra), "plain": plain},
+        rounds)
+    # seconds per step, genlab over plain = plain steps/s over genlab steps/s
+    return {
+        "batch_size": batch_size,
+        "genlab_steps_per_s": rates["genlab"],
+        "plain_steps_per_s": rates["plain"],
+        "genlab_median_steps_per_s": harness.median(rates["genlab"]),
+        "plain_median_steps_per_s": harness.median(rates["plain"]),
+        "ratio": harness.paired_ratio(rates["plain"], rates["genlab"]),
+        "target_ratio": TARGET_RATIO,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--vae-steps", type=int, default=400)
+    parser.add_argument("--dcgan-steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed batches per run")
+    parser.add_argument("--override", nargs="*", default=[],
+                        help="extra Hydra overrides of the genlab side (data.in_memory=false)")
+    parser.add_argument("--smoke", action="store_true", help="2 rounds of a few steps")
+    parser.add_argument("--out-dir", type=Path, default=None, help="default benchmarks/results")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.vae_steps, args.dcgan_steps, args.warmup = 2, 4, 2, 1
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    steps = {"vae": args.vae_steps, "dcgan": args.dcgan_steps}
+    results = {name: measure(CASES[name], args.rounds, steps[name], args.warmup, args.override)
+               for name in args.models}
+    harness.print_table(
+        f"genlab vs plain PyTorch loop: steps/s (median of {args.rounds} alternated rounds)",
+        ["model", "batch", "genlab steps/s", "plain steps/s", "ratio genlab/plain", "target"],
+        [[name, str(r["batch_size"]), f"{r['genlab_median_steps_per_s']:.1f}",
+          f"{r['plain_median_steps_per_s']:.1f}", f"{r['ratio']:.3f}", f"≤ {TARGET_RATIO}"]
+         for name, r in results.items()])
+    for name, r in results.items():
+        print(f"ratio {name} genlab/plain (s per step): {r['ratio']:.3f}")
+    harness.write_result("overhead", {
+        "settings": {"rounds": args.rounds, "steps": steps, "warmup": args.warmup,
+                     "overrides": args.override, "smoke": args.smoke},
+        "results": results,
+    }, args.out_dir)
+
+
+if __name__ == "__main__":
+    main()
