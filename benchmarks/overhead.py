@@ -142,28 +142,18 @@ def plain_steps_per_second(step: Callable[[torch.Tensor], None], data: torch.Ten
 
 # --- the genlab side --------------------------------------------------------------------------
 def compose(overrides: list[str], root: Path):
-    """The train config as `genlab-train` would see it, writing under `root`."""
+    """The train config as `genlab-train` would see it, writing under `root` (the output
+    dir set directly, so no Hydra runtime is needed)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
     from genlab.config import config_dir
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        cfg = hydra_compose("train", overrides=[f"paths.root_dir={root}", *overrides],
-                            return_hydra_config=True)
-    out = str(root / "run")
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = out
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = out
-        del cfg["hydra"]
-    return cfg
+        return hydra_compose("train", overrides=[
+            f"paths.root_dir={root}", f"paths.output_dir={root / 'run'}", *overrides])
 
 
 def genlab_steps_per_second(case: Case, steps: int, warmup: int, extra: list[str]) -> float:
