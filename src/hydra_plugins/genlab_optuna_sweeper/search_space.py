@@ -6,15 +6,13 @@ a plain `key=value` is passed to every trial unchanged."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+
+if TYPE_CHECKING:  # Hydra imports every plugin module at start-up: optuna only when used
+    from optuna.distributions import BaseDistribution
 
 
 def parse(lines: Iterable[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
@@ -33,6 +31,8 @@ def parse(lines: Iterable[str]) -> tuple[dict[str, BaseDistribution], list[str]]
 
 
 def distribution(override: Override) -> BaseDistribution:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     value = override.value()
     if isinstance(value, ChoiceSweep):
         return CategoricalDistribution(list(value.list))
