@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# Tiny nets run fastest single-threaded, and test runs share the cores with their own
+# subprocesses (CLI tests, DDP ranks): one thread each avoids oversubscription.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import subprocess
 import sys
 from collections.abc import Callable
