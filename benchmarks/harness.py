@@ -12,10 +12,12 @@ import json
 import os
 import platform
 import statistics
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = HERE / "results"
 
 
 def alternate(variants: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
@@ -26,6 +28,23 @@ def alternate(variants: Mapping[str, Callable[[], float]], rounds: int) -> dict[
         for name, measure in variants.items():
             values[name].append(measure())
     return values
+
+
+def genlab_train() -> list[str]:
+    """The installed `genlab-train` script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "genlab-train"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "genlab.train"]
+
+
+def environment(root: Path) -> dict[str, str]:
+    """The environment of a genlab subprocess: GENLAB_ROOT = `root` (data, caches and logs
+    all under it), W&B offline, and benchmarks/ on PYTHONPATH for the step_clock callbacks."""
+    env = {**os.environ, "GENLAB_ROOT": str(root), "WANDB_MODE": "offline",
+           "WANDB_SILENT": "true", "PYTHONPATH": os.pathsep.join(
+               [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    for key in ("GENLAB_CACHE", "WANDB_DIR", "HYDRA_FULL_ERROR"):
+        env.pop(key, None)  # everything under the temporary root
+    return env
 
 
 def median(values: list[float]) -> float:
