@@ -216,11 +216,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed batches per run")
     parser.add_argument("--override", nargs="*", default=[],
                         help="extra Hydra overrides of the genlab side (data.in_memory=false)")
-    parser.add_argument("--smoke", action="store_true", help="2 rounds of a few steps")
+    parser.add_argument("--smoke", action="store_true", help="1 round of a few steps")
     parser.add_argument("--out-dir", type=Path, default=None, help="default benchmarks/results")
     args = parser.parse_args()
     if args.smoke:
-        args.rounds, args.vae_steps, args.dcgan_steps, args.warmup = 2, 4, 2, 1
+        args.rounds, args.vae_steps, args.dcgan_steps, args.warmup = 1, 3, 2, 1
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")

@@ -1,0 +1,73 @@
+"""Each benchmark in benchmarks/ runs in its --smoke mode as a user would run it (a fresh
+interpreter), prints its table and ratios, and writes its JSON result. Timings are never
+asserted: only the format."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MACHINE_KEYS = {"cpu", "cores", "torch", "torch_threads", "python", "load_average", "gpu"}
+
+
+def run_benchmark(name: str, out_dir: Path) -> tuple[str, dict]:
+    """Run benchmarks/<name>.py --smoke; return its stdout and its JSON result."""
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke",
+         "--out-dir", str(out_dir)],
+        cwd=out_dir, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = json.loads((out_dir / f"{name}.json").read_text())
+    assert result["benchmark"] == name
+    assert set(result["machine"]) >= MACHINE_KEYS
+    assert result["settings"]["smoke"] is True
+    return proc.stdout, result
+
+
+def test_overhead_smoke(tmp_path: Path) -> None:
+    stdout, result = run_benchmark("overhead", tmp_path)
+    assert "genlab vs plain PyTorch loop" in stdout
+    for model in ("vae", "dcgan"):
+        assert re.search(rf"ratio {model} genlab/plain \(s per step\): \d+\.\d+", stdout)
+        r = result["results"][model]
+        assert {"batch_size", "genlab_steps_per_s", "plain_steps_per_s",
+                "genlab_median_steps_per_s", "plain_median_steps_per_s", "ratio",
+                "target_ratio"} <= set(r)
+        assert len(r["genlab_steps_per_s"]) == len(r["plain_steps_per_s"]) == 1
+    assert result["results"]["vae"]["batch_size"] == 64  # data=digits default
+    assert result["results"]["dcgan"]["batch_size"] == 128  # the dcgan_digits preset
+
+
+def test_startup_smoke(tmp_path: Path) -> None:
+    stdout, result = run_benchmark("startup", tmp_path)
+    assert "genlab-train → first training step" in stdout
+    assert re.search(r"ratio first step / import lightning: \d+\.\d+", stdout)
+    assert re.search(r"rejected config: \d+\.\d+ s", stdout)
+    names = {"first_step", "import_lightning", "rejected_config"}
+    assert set(result["seconds"]) == set(result["median_seconds"]) == names
+    assert result["first_step_over_import_lightning"] > 0
+    assert set(result["targets"]) == {"rejected_config_s", "first_step_over_import_lightning"}
+
+
+def test_default_run_smoke(tmp_path: Path) -> None:
+    stdout, result = run_benchmark("default_run", tmp_path)
+    assert re.search(r"wall time: \d+\.\d+ s; peak memory: \d+ MiB", stdout)
+    assert {"wall_s", "cpu_s", "peak_rss_mib"} <= set(result)
+    assert result["settings"]["command"].startswith("genlab-train ")
+    assert list(tmp_path.iterdir()) == [tmp_path / "default_run.json"]  # nothing else left
+
+
+@pytest.mark.parametrize("name", ["overhead", "startup", "default_run"])
+def test_benchmark_help(name: str) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--smoke" in proc.stdout
