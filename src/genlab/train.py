@@ -7,9 +7,11 @@ so a typo is reported in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +166,15 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         from genlab.sweeps.failures import run_trial
 
         return run_trial(run, cfg)
-    try:
+    with reported_errors():
         return run(cfg)
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """genlab's errors as one paragraph and their exit code (HYDRA_FULL_ERROR=1: raise)."""
+    try:
+        yield
     except GenlabError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -177,13 +186,8 @@ def main() -> None:
     """Console-script entry point (`genlab-train`)."""
     from genlab.overrides import preflight
 
-    try:
+    with reported_errors():
         preflight(sys.argv[1:])
-    except GenlabError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print_error(str(err))
-        sys.exit(err.exit_code)
     _hydra_main()
 
 
