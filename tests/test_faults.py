@@ -25,7 +25,8 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(compose_cfg,
                                                                    tmp_path: Path) -> None:
     cfg = compose_cfg("trainer.max_epochs=5", "callbacks.progress_bar=null",
                       "+callbacks.poison={_target_:faults.PoisonWeights,at_step:30}")
-    with pytest.raises(NonFiniteError, match=r"train/loss.*global step 3[01]"):
+    # checked at logging steps (every 10): caught within one interval of the poisoning
+    with pytest.raises(NonFiniteError, match=r"Non-finite train/loss at global step (3\d|40)"):
         run(cfg)
     ckpts = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     assert ckpts, "the checkpoint of epoch 0 must survive"

@@ -25,7 +25,7 @@ class NonFiniteGuard(Callback):
             return
         losses = {k: v for k, v in trainer.callback_metrics.items()
                   if k.startswith("train/") and "loss" in k}
-        if isinstance(outputs, dict) and "loss" in outputs:
+        if not losses and isinstance(outputs, dict) and "loss" in outputs:
             losses["loss"] = outputs["loss"].detach()
         if not losses:
             return
