@@ -216,11 +216,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed batches per run")
     parser.add_argument("--override", nargs="*", default=[],
                         help="extra Hydra overrides of the genlab side (data.in_memory=false)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads, both sides (0: torch's default); one "
+                             "keeps a shared machine's other jobs from stalling the compute")
     parser.add_argument("--smoke", action="store_true", help="1 round of a few steps")
     parser.add_argument("--out-dir", type=Path, default=None, help="default benchmarks/results")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.vae_steps, args.dcgan_steps, args.warmup = 1, 3, 2, 1
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
@@ -237,7 +242,8 @@ def main() -> None:
         print(f"ratio {name} genlab/plain (s per step): {r['ratio']:.3f}")
     harness.write_result("overhead", {
         "settings": {"rounds": args.rounds, "steps": steps, "warmup": args.warmup,
-                     "overrides": args.override, "smoke": args.smoke},
+                     "overrides": args.override, "threads": torch.get_num_threads(),
+                     "smoke": args.smoke},
         "results": results,
     }, args.out_dir)
 
