@@ -36,3 +36,17 @@ def test_fast_path_gives_the_same_run_results(compose_cfg, tmp_path: Path) -> No
         run(cfg)
         results.append(json.loads((tmp_path / f"run_{fast}" / "metrics.json").read_text()))
     assert results[0]["metrics"] == results[1]["metrics"]
+
+
+def test_metric_evaluations_leave_training_unchanged(compose_cfg, tmp_path: Path) -> None:
+    """Evaluating the sample-quality suite (more or less often) must not change training."""
+    results = []
+    for every in (1, 3):
+        cfg = compose_cfg("trainer.max_epochs=3", "callbacks=none", "model.iwae_samples=4",
+                          "metrics=default", f"metrics.every_n_epochs={every}",
+                          "metrics.n_samples=200", "metrics.kid_subset_size=50",
+                          "metrics.features.max_epochs=1", output_dir=tmp_path / f"m{every}")
+        run(cfg)
+        record = json.loads((tmp_path / f"m{every}" / "metrics.json").read_text())["metrics"]
+        results.append({k: v for k, v in record.items() if "elbo" in k or "kl" in k})
+    assert results[0] == results[1]

@@ -135,7 +135,9 @@ class SampleQuality(Callback):
                 images = (pl_module.sample(size, labels) if conditional
                           else pl_module.sample(size))
             self.metrics.update(images, labels)
-        with warnings.catch_warnings():
+        # KID's subsets and IS's splits draw from the global RNG: a fixed seed keeps the
+        # values reproducible and the training RNG stream untouched by the evaluation
+        with warnings.catch_warnings(), fixed_rng(self.seed, pl_module.device):
             warnings.simplefilter("ignore", UserWarning)
             values = self.metrics.compute()
         self.metrics.reset()
