@@ -170,6 +170,19 @@ def genlab_steps_per_second(case: Case, steps: int, warmup: int, extra: list[str
     return clock.steps_per_second(warmup)
 
 
+@contextlib.contextmanager
+def logging_disabled():
+    """LightningModule.log (and so log_dict) as a no-op: isolates the cost of logging."""
+    import lightning as L
+
+    log = L.LightningModule.log
+    L.LightningModule.log = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        L.LightningModule.log = log
+
+
 def training_setup(case: Case, extra: list[str]) -> tuple[nn.Module, torch.Tensor, int]:
     """The model genlab builds from the config, the training split as one tensor, and the
     batch size."""
@@ -185,17 +198,31 @@ def training_setup(case: Case, extra: list[str]) -> tuple[nn.Module, torch.Tenso
     return model, dm.splits["train"].tensors[0], int(cfg.data.batch_size)
 
 
-def measure(case: Case, rounds: int, steps: int, warmup: int, extra: list[str]) -> dict:
+def measure(case: Case, rounds: int, steps: int, warmup: int, extra: list[str],
+            split_logging: bool) -> dict:
     model, data, batch_size = training_setup(case, extra)
+
+    def genlab_without_logging() -> float:
+        with logging_disabled():
+            return genlab_steps_per_second(case, steps, warmup, extra)
 
     def plain() -> float:
         torch.manual_seed(0)
         return plain_steps_per_second(case.plain_step(model), data, batch_size, steps, warmup)
 
-    rates = harness.alternate(
-        {"genlab": lambda: genlab_steps_per_second(case, steps, warmup, extra), "plain": plain},
-        rounds)
+    variants = {"genlab": lambda: genlab_steps_per_second(case, steps, warmup, extra),
+                "plain": plain}
+    if split_logging:
+        variants["genlab_without_logging"] = genlab_without_logging
+    rates = harness.alternate(variants, rounds)
     # seconds per step, genlab over plain = plain steps/s over genlab steps/s
+    split = {} if not split_logging else {
+        "genlab_without_logging_steps_per_s": rates["genlab_without_logging"],
+        "genlab_without_logging_median_steps_per_s": harness.median(
+            rates["genlab_without_logging"]),
+        "ratio_without_logging": harness.paired_ratio(rates["plain"],
+                                                      rates["genlab_without_logging"]),
+    }
     return {
         "batch_size": batch_size,
         "genlab_steps_per_s": rates["genlab"],
@@ -204,6 +231,7 @@ def measure(case: Case, rounds: int, steps: int, warmup: int, extra: list[str]) 
         "plain_median_steps_per_s": harness.median(rates["plain"]),
         "ratio": harness.paired_ratio(rates["plain"], rates["genlab"]),
         "target_ratio": TARGET_RATIO,
+        **split,
     }
 
 
@@ -219,6 +247,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads, both sides (0: torch's default); one "
                              "keeps a shared machine's other jobs from stalling the compute")
+    parser.add_argument("--split-logging", action="store_true",
+                        help="also time genlab with LightningModule.log a no-op")
     parser.add_argument("--smoke", action="store_true", help="1 round of a few steps")
     parser.add_argument("--out-dir", type=Path, default=None, help="default benchmarks/results")
     args = parser.parse_args()
@@ -230,7 +260,8 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     steps = {"vae": args.vae_steps, "dcgan": args.dcgan_steps}
-    results = {name: measure(CASES[name], args.rounds, steps[name], args.warmup, args.override)
+    results = {name: measure(CASES[name], args.rounds, steps[name], args.warmup, args.override,
+                             args.split_logging)
                for name in args.models}
     harness.print_table(
         f"genlab vs plain PyTorch loop: steps/s (median of {args.rounds} alternated rounds)",
@@ -240,9 +271,13 @@ def main() -> None:
          for name, r in results.items()])
     for name, r in results.items():
         print(f"ratio {name} genlab/plain (s per step): {r['ratio']:.3f}")
+        if args.split_logging:
+            print(f"ratio {name} genlab without self.log/plain (s per step): "
+                  f"{r['ratio_without_logging']:.3f}")
     harness.write_result("overhead", {
         "settings": {"rounds": args.rounds, "steps": steps, "warmup": args.warmup,
                      "overrides": args.override, "threads": torch.get_num_threads(),
+                     "split_logging": args.split_logging,
                      "smoke": args.smoke},
         "results": results,
     }, args.out_dir)
