@@ -3,20 +3,27 @@ with its code (set HYDRA_FULL_ERROR=1 for the traceback)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from genlab.console import print_error
 from genlab.errors import GenlabError
 
 
-def run_reporting_errors(run: Callable[[Any], Any], cfg: Any) -> Any:
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
     try:
-        return run(cfg)
+        yield
     except GenlabError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print_error(str(err))
         sys.exit(err.exit_code)
+
+
+def run_reporting_errors(run: Callable[[Any], Any], cfg: Any) -> Any:
+    with reported_errors():
+        return run(cfg)

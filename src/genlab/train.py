@@ -7,11 +7,9 @@ so a typo is reported in well under a second.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.checkpoint_loading import load_checkpoint
 from genlab.config import config_dir
-from genlab.console import config_tree, metrics_table, print_error
+from genlab.console import config_tree, metrics_table
+from genlab.entry import reported_errors
 from genlab.errors import ConfigError, GenlabError
 from genlab.paths import ensure_writable
 from genlab.redaction import redact
@@ -168,18 +167,6 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         return run_trial(run, cfg)
     with reported_errors():
         return run(cfg)
-
-
-@contextlib.contextmanager
-def reported_errors() -> Iterator[None]:
-    """genlab's errors as one paragraph and their exit code (HYDRA_FULL_ERROR=1: raise)."""
-    try:
-        yield
-    except GenlabError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print_error(str(err))
-        sys.exit(err.exit_code)
 
 
 def main() -> None:
