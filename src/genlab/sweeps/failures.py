@@ -33,13 +33,17 @@ class SweepFailedError(GenlabError):
 def run_trial(run: Callable[[Any], float | None], cfg: Any) -> float:
     """`run(cfg)` for one multirun job: any exception becomes a recorded failure and NaN."""
     from genlab.console import print_error
+    from genlab.train import is_rank_zero
 
     output_dir = Path(cfg.paths.output_dir)
-    (output_dir / FAILURE_FILE).unlink(missing_ok=True)  # a rerun of a failed job (sweep.name)
+    if is_rank_zero():  # a rerun of a failed job (sweep.name) starts without the old record
+        (output_dir / FAILURE_FILE).unlink(missing_ok=True)
     try:
         value = run(cfg)
     except Exception as err:  # noqa: BLE001 — every trial failure is recorded, none is fatal
-        record = record_failure(err, output_dir, output_dir / f"{cfg.task_name}.log")
+        record = describe_failure(err, output_dir / f"{cfg.task_name}.log")
+        if is_rank_zero():  # only rank 0 writes; each rank logs its own reason
+            write_failure(record, output_dir)
         log.error("trial failed: %s\n%s", record["reason"], record["traceback"])
         print_error(f"Trial {output_dir.name} failed ({record['reason']}); the sweep goes "
                     f"on. Log: {record['log']}")
@@ -47,18 +51,20 @@ def run_trial(run: Callable[[Any], float | None], cfg: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def record_failure(err: BaseException, output_dir: Path, log_path: Path) -> dict[str, str]:
-    record = {
+def describe_failure(err: BaseException, log_path: Path) -> dict[str, str]:
+    return {
         "status": "failed",
         "reason": f"{type(err).__name__}: {err}".strip().splitlines()[0][:500],
         "log": str(log_path),
         "traceback": "".join(traceback.format_exception(err)),
     }
+
+
+def write_failure(record: dict[str, str], output_dir: Path) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     tmp = output_dir / f"{FAILURE_FILE}.tmp"
     tmp.write_text(json.dumps(record, indent=2))
     tmp.replace(output_dir / FAILURE_FILE)
-    return record
 
 
 def read_failure(run_dir: Path) -> dict[str, str] | None:
