@@ -33,21 +33,31 @@ def plot_objective_vs(records: list[RunRecord], key: str, keys: list[str],
         rest = setting[:at] + setting[at + 1:]
         series.setdefault(rest, []).append((setting[at], *mean_std(values)))
     numeric = all(_is_number(x) for points in series.values() for x, _, _ in points)
+    scatter = all(len(points) == 1 for points in series.values())  # e.g. an Optuna search
+    if scatter:
+        series = {(): [p for points in series.values() for p in points]}
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for rest, points in series.items():
         points.sort(key=lambda p: float(p[0]) if numeric else str(p[0]))
         xs = [float(p[0]) if numeric else str(p[0]) for p in points]
-        label = ", ".join(f"{k}={v}" for k, v in zip(settings[:at] + settings[at + 1:], rest,
-                                                      strict=True)) or None
+        others = [] if scatter else settings[:at] + settings[at + 1:]
+        label = ", ".join(f"{k}={v}" for k, v in zip(others, rest, strict=True)) or None
         ax.errorbar(xs, [p[1] for p in points], yerr=[p[2] for p in points], marker="o",
-                    capsize=3, label=label)
+                    capsize=3, label=label, linestyle="none" if scatter else "-")
     if numeric and _spans_octaves(series):
-        from matplotlib.ticker import ScalarFormatter
+        xs = [float(x) for points in series.values() for x, _, _ in points]
+        if all(x.is_integer() for x in xs):  # latent sizes, widths: 2, 4, 8, ... as numbers
+            from matplotlib.ticker import ScalarFormatter
 
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+        else:  # learning rates and friends
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(key)
-    ax.set_ylabel(f"{objective} (mean ± std over seeds)")
+    ax.set_ylabel(objective if scatter else f"{objective} (mean ± std over seeds)")
     if len(series) > 1:
         ax.legend(fontsize="small")
     return _save(fig, out_dir / f"objective_vs_{key.replace('/', '_')}.png")

@@ -99,6 +99,8 @@ def _aggregate_table(records: list[RunRecord], keys: list[str]) -> list[str]:
     metrics = [objective, *(m for m in metric_names(records)
                             if m.startswith("test/") and m != objective)]
     columns = {m: group_by_setting(records, keys, m) for m in metrics}
+    if all(len(values) <= 1 for values in columns[objective].values()):
+        return []  # no setting was repeated: nothing to average (e.g. an Optuna search)
     lines = [f"Mean ± std over {SEED_KEY}s (completed runs):", "",
              f"| {' | '.join(settings)} | runs | {' | '.join(metrics)} |",
              "|" + "---|" * (len(settings) + 1 + len(metrics))]
