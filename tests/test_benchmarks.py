@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MACHINE_KEYS = {"cpu", "cores", "torch", "torch_threads", "python", "load_average", "gpu"}
 
 
-def run_benchmark(name: str, out_dir: Path) -> tuple[str, dict]:
-    """Run benchmarks/<name>.py --smoke; return its stdout and its JSON result."""
+def run_benchmark(name: str, out_dir: Path, *args: str) -> tuple[str, dict]:
+    """Run benchmarks/<name>.py --smoke [args]; return its stdout and its JSON result."""
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke",
-         "--out-dir", str(out_dir)],
+         "--out-dir", str(out_dir), *args],
         cwd=out_dir, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -34,14 +34,17 @@ def run_benchmark(name: str, out_dir: Path) -> tuple[str, dict]:
 
 
 def test_overhead_smoke(tmp_path: Path) -> None:
-    stdout, result = run_benchmark("overhead", tmp_path)
+    stdout, result = run_benchmark("overhead", tmp_path, "--split-logging")
     assert "genlab vs plain PyTorch loop" in stdout
     for model in ("vae", "dcgan"):
         assert re.search(rf"ratio {model} genlab/plain \(s per step\): \d+\.\d+", stdout)
+        assert re.search(rf"ratio {model} genlab without self.log/plain \(s per step\): "
+                         r"\d+\.\d+", stdout)
         r = result["results"][model]
         assert {"batch_size", "genlab_steps_per_s", "plain_steps_per_s",
                 "genlab_median_steps_per_s", "plain_median_steps_per_s", "ratio",
-                "target_ratio"} <= set(r)
+                "target_ratio", "ratio_without_logging",
+                "genlab_without_logging_steps_per_s"} <= set(r)
         assert len(r["genlab_steps_per_s"]) == len(r["plain_steps_per_s"]) == 1
     assert result["results"]["vae"]["batch_size"] == 64  # data=digits default
     assert result["results"]["dcgan"]["batch_size"] == 128  # the dcgan_digits preset
