@@ -36,6 +36,7 @@ from torch import nn
 from genlab.errors import ConfigError
 from genlab.metrics.mode_coverage import ModeCoverage
 from genlab.models.optim import build_optimizer
+from genlab.models.step_logging import logs_this_step
 from genlab.nets.conditioning import (
     ConcatDiscriminator,
     ConditionalGenerator,
@@ -213,8 +214,9 @@ class GAN(L.LightningModule):
                 self.manual_backward(g_loss)
                 opt_g.step()
             logs["train/g_loss"] = g_loss
-        self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True, on_epoch=False,
-                      batch_size=len(x))
+        if logs_this_step(self):
+            self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True,
+                          on_epoch=False, batch_size=len(x))
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         x, y = batch[0], self._labels(batch[1])

@@ -33,6 +33,7 @@ from genlab.metrics.elbo import (
     reparameterize,
 )
 from genlab.models.optim import build_optimizer, build_scheduler
+from genlab.models.step_logging import logs_this_step
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -123,11 +124,10 @@ class VAE(L.LightningModule):
         x = self._observed(batch[0], "train", batch_idx)
         t = self.elbo_terms(x)
         loss = -(t["recon"] - self.kl_weight() * t["kl"]).mean()
-        self.log_dict(
-            {f"train/{k}": v.mean() for k, v in t.items()}, on_step=True, on_epoch=False,
-            batch_size=len(x),
-        )
-        self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=len(x))
+        if logs_this_step(self):
+            values = {f"train/{k}": v.mean() for k, v in t.items()}
+            self.log_dict({**values, "train/loss": loss}, on_step=True, on_epoch=False,
+                          batch_size=len(x))
         return loss
 
     def _eval_step(self, batch, batch_idx: int, stage: str) -> torch.Tensor:
