@@ -52,7 +52,8 @@ def test_sample_grid_npz_and_interpolation(vae_ckpt: Path, tmp_path: Path) -> No
 
 
 def test_sample_labels_for_a_conditional_gan(tmp_path: Path) -> None:
-    proc = run_cli("experiment=cgan_digits", "model.generator.base_channels=8",
+    proc = run_cli("experiment=cgan_digits", "optimized_metric=null",
+                   "model.generator.base_channels=8",
                    "model.discriminator.base_channels=8", *TRAIN, cwd=tmp_path, env=ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
     ckpt = tmp_path / "logs" / "train" / "runs" / "tiny" / "checkpoints" / "last.ckpt"
