@@ -31,6 +31,10 @@ def slurm_env() -> dict[str, str]:
     if not (SHIM_DIR / "sacct").exists() and shutil.which("sacct") is None:
         pytest.skip(f"no sacct (nor the stand-in in {SHIM_DIR}): run slurm/local-cluster.sh")
     return {**os.environ, "PATH": f"{SHIM_DIR}:{os.environ['PATH']}", "WANDB_MODE": "offline",
+            # a stale MASTER_PORT, as in-process DDP tests (or a user's shell) leave behind:
+            # the launcher's setup line must keep it out of the jobs, or concurrent jobs
+            # collide on one rendezvous port
+            "MASTER_PORT": "29555",
             "WANDB_SILENT": "true"}
 
 
