@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -14,7 +15,9 @@ def offline_run_dir(output_dir: Path) -> Path:
 
 
 def records(run_dir: Path) -> list[dict]:
-    out = subprocess.run(["wandb", "leet", "inspect", "--json", str(run_dir)],
+    # `python -m wandb`: CI runs `.venv/bin/python -m pytest` without the venv on PATH
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json",
+                          str(run_dir)],
                          capture_output=True, text=True, check=True, timeout=120)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
