@@ -167,12 +167,12 @@ stop() {
     if kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
       kill -TERM "$pid"
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
       say "stopped $name ($pid)"
       # slurmctld (user slurm) cannot remove its root-owned pid file
-      [ "$name" = slurmctld ] && rm -f /run/slurmctld.pid
+      if [ "$name" = slurmctld ]; then rm -f /run/slurmctld.pid; fi
     fi
-  done
+  done  # (no `a && b` as a loop's last command: under `set -e` its status failed `stop`)
   rm -f "$PIDS"
 }
 
