@@ -76,9 +76,11 @@ def run(cfg: DictConfig) -> float | None:
 
     import lightning as L
 
+    from genlab.cuda_probe import drop_nvml_check_without_nvml
     from genlab.tracking import build_loggers, finish_loggers, log_config
     from genlab.wandb_metrics import define_wandb_metrics
 
+    drop_nvml_check_without_nvml()  # set by `import lightning`; costly in each step without NVML
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
