@@ -142,6 +142,10 @@ TARGET_SCHEMAS.update({
     "genlab.callbacks.images.InterpolationGrid": {"pairs": INT_POS, "steps": Spec("int", min=2)},
     "genlab.callbacks.latent_space.LatentSpacePlot": {"max_points": INT_POS},
     "genlab.callbacks.nan_guard.NonFiniteGuard": {"every_n_steps": INT_NONNEG},
+    "genlab.metrics.inception.InceptionFeatures": {
+        "name": Spec("str", choices=("inception",)), "weights_path": STR,
+        "channels_last": BOOL,
+    },
     "genlab.callbacks.performance.PerformanceOptions": {
         "channels_last": BOOL, "compile": BOOL, "backend": STR,
         "compile_mode": Spec("str", nullable=True,

@@ -69,7 +69,8 @@ class InceptionFeatures(nn.Module):
     name = "inception"
     metric_suffix = ""  # val/fid, val/kid, ... are reserved for this extractor
 
-    def __init__(self, weights_path: str, name: str = "inception", **_context: Any) -> None:
+    def __init__(self, weights_path: str, name: str = "inception", channels_last: bool = True,
+                 **_context: Any) -> None:
         super().__init__()
         path = Path(weights_path)
         if not path.is_file():
@@ -84,6 +85,12 @@ class InceptionFeatures(nn.Module):
             raise DataFormatError(f"{path} is not a plain state dict of InceptionV3 weights "
                                   f"({err}); fetch it again with `genlab-fetch`.") from err
         self.net = _fidelity_inception(str(path))
+        if channels_last:
+            # NHWC weights make the convolutions run channels-last (oneDNN on CPU, cuDNN on
+            # GPU): 1.5x faster on this machine's CPU, features equal to ~1e-6 relative
+            # (tests/test_metrics_sample_quality.py); the weights and preprocessing are
+            # unchanged, so the cache key of reference statistics is too.
+            self.net.to(memory_format=torch.channels_last)
         self.num_features, self.num_logits = 2048, 1008
         self.identity = {"name": self.name, "weights_sha256": file_sha256(path),
                          "preprocessing": PREPROCESSING}
