@@ -8,9 +8,13 @@ genlab side: the real configs composed with Hydra and trained by `genlab.train.r
 from the start of batch `warmup` to the end of the last batch. Plain side: copies of the
 same instantiated nets, the same optimiser class and hyper-parameters, the training split
 as one tensor batched by `randperm` indexing, the same per-step computation as the model's
-`training_step` without logging. A step is one batch on both sides (for the GAN one D step
-and one G step). The two alternate in one process, `rounds` times; the ratio is genlab's
-seconds per step over the plain loop's (median of the per-round ratios; target ≤ 1.10).
+`training_step` without logging. Bare Lightning: the plain loop's step in a minimal
+LightningModule (automatic optimisation for the VAE, manual with `toggled_optimizer` for
+the GAN, as genlab's models) on the plain loop's batches, loggers and callbacks off — the
+floor any Lightning model pays, which separates Lightning's per-step cost from genlab's. A
+step is one batch everywhere (for the GAN one D step and one G step). The variants
+alternate in one process, `rounds` times; a ratio is seconds per step over seconds per
+step (median of the per-round ratios); the target is genlab / plain ≤ 1.10.
 
     python benchmarks/overhead.py                 # full size
     python benchmarks/overhead.py --smoke         # tiny, for the test suite
@@ -58,6 +62,7 @@ class Case:
     overrides: tuple[str, ...]
     optimizer_steps_per_batch: int
     plain_step: Callable[[nn.Module], Callable[[torch.Tensor], None]]
+    bare_module: Callable[[nn.Module], nn.Module]
 
 
 # --- the plain loops: what a researcher would write ----------------------------------------
@@ -69,18 +74,38 @@ def optimizer(params, partial: dict) -> torch.optim.Optimizer:
     return get_class(partial["_target_"])(params, **kwargs)
 
 
+def vae_loss(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The negative ELBO with dynamic binarisation (genlab/models/vae.py, bernoulli)."""
+    x = torch.bernoulli(x)
+    mu, logvar = encoder(x).chunk(2, dim=-1)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    recon = -F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none")
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    return -(recon.flatten(1).sum(-1) - kl).mean()
+
+
+def gan_d_loss(g: nn.Module, d: nn.Module, x: torch.Tensor, latent_dim: int) -> torch.Tensor:
+    """The discriminator's loss on real x ∈ [0, 1] and G's samples (genlab/models/gan.py)."""
+    x = x * 2 - 1
+    with torch.no_grad():
+        fake = g(torch.randn(len(x), latent_dim))
+    real_logits, fake_logits = d(x), d(fake)
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def gan_g_loss(g: nn.Module, d: nn.Module, batch_size: int, latent_dim: int) -> torch.Tensor:
+    """The generator's non-saturating loss."""
+    return -F.logsigmoid(d(g(torch.randn(batch_size, latent_dim)))).mean()
+
+
 def plain_vae_step(model: nn.Module) -> Callable[[torch.Tensor], None]:
     """One step of the ELBO with dynamic binarisation (genlab/models/vae.py, bernoulli)."""
     encoder, decoder = copy.deepcopy(model.encoder), copy.deepcopy(model.decoder)
     opt = optimizer([*encoder.parameters(), *decoder.parameters()], model.hparams.optimizer)
 
     def step(x: torch.Tensor) -> None:
-        x = torch.bernoulli(x)
-        mu, logvar = encoder(x).chunk(2, dim=-1)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        recon = -F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none")
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-        loss = -(recon.flatten(1).sum(-1) - kl).mean()
+        loss = vae_loss(encoder, decoder, x)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -96,17 +121,12 @@ def plain_gan_step(model: nn.Module) -> Callable[[torch.Tensor], None]:
     latent_dim = model.hparams.latent_dim
 
     def step(x: torch.Tensor) -> None:
-        x = x * 2 - 1
-        with torch.no_grad():
-            fake = g(torch.randn(len(x), latent_dim))
-        real_logits, fake_logits = d(x), d(fake)
-        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        d_loss = gan_d_loss(g, d, x, latent_dim)
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
         d.requires_grad_(False)  # as Lightning's toggled_optimizer: no grads for D in G's step
-        g_loss = -F.logsigmoid(d(g(torch.randn(len(x), latent_dim)))).mean()
+        g_loss = gan_g_loss(g, d, len(x), latent_dim)
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
@@ -115,11 +135,97 @@ def plain_gan_step(model: nn.Module) -> Callable[[torch.Tensor], None]:
     return step
 
 
+# --- bare Lightning: the same steps in a minimal LightningModule, no genlab code -------------
+def bare_vae_module(model: nn.Module):
+    """Automatic optimisation, as genlab's VAE."""
+    import lightning as L
+
+    class BareVAE(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = copy.deepcopy(model.encoder)
+            self.decoder = copy.deepcopy(model.decoder)
+
+        def training_step(self, x: torch.Tensor, batch_idx: int) -> torch.Tensor:
+            return vae_loss(self.encoder, self.decoder, x)
+
+        def configure_optimizers(self):
+            return optimizer(self.parameters(), model.hparams.optimizer)
+
+    return BareVAE()
+
+
+def bare_gan_module(model: nn.Module):
+    """Manual optimisation with toggled_optimizer and manual_backward, as genlab's GAN."""
+    import lightning as L
+
+    latent_dim = model.hparams.latent_dim
+
+    class BareGAN(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+            self.generator = copy.deepcopy(model.generator)
+            self.discriminator = copy.deepcopy(model.discriminator)
+
+        def training_step(self, x: torch.Tensor, batch_idx: int) -> None:
+            opt_g, opt_d = self.optimizers()
+            g, d = self.generator, self.discriminator
+            with self.toggled_optimizer(opt_d):
+                d_loss = gan_d_loss(g, d, x, latent_dim)
+                opt_d.zero_grad()
+                self.manual_backward(d_loss)
+                opt_d.step()
+            with self.toggled_optimizer(opt_g):
+                g_loss = gan_g_loss(g, d, len(x), latent_dim)
+                opt_g.zero_grad()
+                self.manual_backward(g_loss)
+                opt_g.step()
+
+        def configure_optimizers(self):
+            return [optimizer(self.generator.parameters(), model.hparams.optimizer_g),
+                    optimizer(self.discriminator.parameters(), model.hparams.optimizer_d)]
+
+    return BareGAN()
+
+
+class ShuffledBatches:
+    """The plain loop's batches as a Lightning train loader: `randperm` indexing of one
+    tensor per epoch."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int) -> None:
+        self.data, self.batch_size = data, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.data) // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.data))
+        for i in range(0, len(self.data), self.batch_size):
+            yield self.data[order[i : i + self.batch_size]]
+
+
+def bare_lightning_steps_per_second(case: Case, model: nn.Module, data: torch.Tensor,
+                                    batch_size: int, steps: int, warmup: int) -> float:
+    import lightning as L
+
+    clock = StepClock()
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, max_steps=(warmup + steps) * case.optimizer_steps_per_batch,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, callbacks=[clock])
+    with contextlib.redirect_stdout(io.StringIO()):
+        trainer.fit(case.bare_module(model), train_dataloaders=ShuffledBatches(data, batch_size))
+    if len(clock.starts) != warmup + steps:
+        raise RuntimeError(f"{case.name}: Lightning ran {len(clock.starts)} batches")
+    return clock.steps_per_second(warmup)
+
+
 CASES = {
-    "vae": Case("vae", ("model=vae", "data=digits"), 1, plain_vae_step),
+    "vae": Case("vae", ("model=vae", "data=digits"), 1, plain_vae_step, bare_vae_module),
     "dcgan": Case("dcgan", ("model=dcgan", "data=digits", "data.batch_size=128",
                               "optimized_metric=null"), 2,
-                  plain_gan_step),
+                  plain_gan_step, bare_gan_module),
 }
 
 
@@ -210,8 +316,12 @@ def measure(case: Case, rounds: int, steps: int, warmup: int, extra: list[str],
         torch.manual_seed(0)
         return plain_steps_per_second(case.plain_step(model), data, batch_size, steps, warmup)
 
+    def lightning() -> float:
+        torch.manual_seed(0)
+        return bare_lightning_steps_per_second(case, model, data, batch_size, steps, warmup)
+
     variants = {"genlab": lambda: genlab_steps_per_second(case, steps, warmup, extra),
-                "plain": plain}
+                "plain": plain, "lightning": lightning}
     if split_logging:
         variants["genlab_without_logging"] = genlab_without_logging
     rates = harness.alternate(variants, rounds)
@@ -231,6 +341,11 @@ def measure(case: Case, rounds: int, steps: int, warmup: int, extra: list[str],
         "plain_median_steps_per_s": harness.median(rates["plain"]),
         "ratio": harness.paired_ratio(rates["plain"], rates["genlab"]),
         "target_ratio": TARGET_RATIO,
+        # the floor any LightningModule pays here, and what genlab adds on top of it
+        "lightning_steps_per_s": rates["lightning"],
+        "lightning_median_steps_per_s": harness.median(rates["lightning"]),
+        "ratio_lightning_over_plain": harness.paired_ratio(rates["plain"], rates["lightning"]),
+        "ratio_genlab_over_lightning": harness.paired_ratio(rates["lightning"], rates["genlab"]),
         **split,
     }
 
@@ -240,7 +355,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--vae-steps", type=int, default=400)
-    parser.add_argument("--dcgan-steps", type=int, default=60)
+    parser.add_argument("--dcgan-steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10, help="untimed batches per run")
     parser.add_argument("--override", nargs="*", default=[],
                         help="extra Hydra overrides of the genlab side (data.in_memory=false)")
@@ -265,12 +380,19 @@ def main() -> None:
                for name in args.models}
     harness.print_table(
         f"genlab vs plain PyTorch loop: steps/s (median of {args.rounds} alternated rounds)",
-        ["model", "batch", "genlab steps/s", "plain steps/s", "ratio genlab/plain", "target"],
+        ["model", "batch", "genlab steps/s", "bare Lightning steps/s", "plain steps/s",
+         "genlab/plain", "target", "Lightning/plain", "genlab/Lightning"],
         [[name, str(r["batch_size"]), f"{r['genlab_median_steps_per_s']:.1f}",
-          f"{r['plain_median_steps_per_s']:.1f}", f"{r['ratio']:.3f}", f"≤ {TARGET_RATIO}"]
+          f"{r['lightning_median_steps_per_s']:.1f}", f"{r['plain_median_steps_per_s']:.1f}",
+          f"{r['ratio']:.3f}", f"≤ {TARGET_RATIO}", f"{r['ratio_lightning_over_plain']:.3f}",
+          f"{r['ratio_genlab_over_lightning']:.3f}"]
          for name, r in results.items()])
     for name, r in results.items():
         print(f"ratio {name} genlab/plain (s per step): {r['ratio']:.3f}")
+        print(f"ratio {name} bare Lightning/plain (s per step): "
+              f"{r['ratio_lightning_over_plain']:.3f}")
+        print(f"ratio {name} genlab/bare Lightning (s per step): "
+              f"{r['ratio_genlab_over_lightning']:.3f}")
         if args.split_logging:
             print(f"ratio {name} genlab without self.log/plain (s per step): "
                   f"{r['ratio_without_logging']:.3f}")

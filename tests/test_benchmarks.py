@@ -40,12 +40,20 @@ def test_overhead_smoke(tmp_path: Path) -> None:
         assert re.search(rf"ratio {model} genlab/plain \(s per step\): \d+\.\d+", stdout)
         assert re.search(rf"ratio {model} genlab without self.log/plain \(s per step\): "
                          r"\d+\.\d+", stdout)
+        assert re.search(rf"ratio {model} bare Lightning/plain \(s per step\): \d+\.\d+", stdout)
+        assert re.search(rf"ratio {model} genlab/bare Lightning \(s per step\): \d+\.\d+",
+                         stdout)
         r = result["results"][model]
         assert {"batch_size", "genlab_steps_per_s", "plain_steps_per_s",
                 "genlab_median_steps_per_s", "plain_median_steps_per_s", "ratio",
                 "target_ratio", "ratio_without_logging",
-                "genlab_without_logging_steps_per_s"} <= set(r)
-        assert len(r["genlab_steps_per_s"]) == len(r["plain_steps_per_s"]) == 1
+                "genlab_without_logging_steps_per_s", "lightning_steps_per_s",
+                "ratio_lightning_over_plain", "ratio_genlab_over_lightning"} <= set(r)
+        assert (len(r["genlab_steps_per_s"]) == len(r["plain_steps_per_s"])
+                == len(r["lightning_steps_per_s"]) == 1)
+        # the per-round ratios multiply: genlab/plain = genlab/Lightning × Lightning/plain
+        assert r["ratio"] == pytest.approx(
+            r["ratio_genlab_over_lightning"] * r["ratio_lightning_over_plain"])
     assert result["results"]["vae"]["batch_size"] == 64  # data=digits default
     assert result["results"]["dcgan"]["batch_size"] == 128  # the dcgan_digits preset
 
@@ -61,6 +69,15 @@ def test_startup_smoke(tmp_path: Path) -> None:
     assert set(result["targets"]) == {"rejected_config_s", "first_step_over_import_lightning"}
 
 
+def test_fid_throughput_smoke(tmp_path: Path) -> None:
+    stdout, result = run_benchmark("fid_throughput", tmp_path)
+    assert re.search(r"ratio genlab/torch-fidelity \(images/s\): \d+\.\d+", stdout)
+    assert result["settings"]["n_per_set"] == 12
+    assert len(result["genlab_images_per_s"]) == len(result["torch_fidelity_images_per_s"]) == 1
+    assert result["ratio_genlab_over_torch_fidelity"] == pytest.approx(
+        result["genlab_images_per_s"][0] / result["torch_fidelity_images_per_s"][0])
+
+
 def test_default_run_smoke(tmp_path: Path) -> None:
     stdout, result = run_benchmark("default_run", tmp_path)
     assert re.search(r"wall time: \d+\.\d+ s; peak memory: \d+ MiB", stdout)
@@ -69,7 +86,7 @@ def test_default_run_smoke(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [tmp_path / "default_run.json"]  # nothing else left
 
 
-@pytest.mark.parametrize("name", ["overhead", "startup", "default_run"])
+@pytest.mark.parametrize("name", ["overhead", "startup", "default_run", "fid_throughput"])
 def test_benchmark_help(name: str) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"],
                           capture_output=True, text=True, timeout=120)
