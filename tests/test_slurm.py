@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,12 @@ def test_preempted_job_requeues_and_matches_an_uninterrupted_twin(tmp_path: Path
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-4000:]
     print(f"signal to finish after requeue: {time.monotonic() - t_signal:.1f}s")
+    # from the job log: the requeue, then the requeued job's ranks setting up to resume
+    requeued = _log_times(sweep / "1", "written, job requeued")
+    setups = _log_times(sweep / "1", "SLURMEnvironment: job")
+    assert len(requeued) == 2 and len(setups) == 4  # both ranks, before and after
+    resumed = min(t for t in setups if t > max(requeued))
+    print(f"requeue to resumed setup: {(resumed - max(requeued)).total_seconds():.1f}s")
 
     assert final_metrics(sweep / "1") == final_metrics(sweep / "0")
     run_id = (sweep / "1" / "wandb_run_id").read_text().strip()
@@ -97,6 +104,12 @@ def test_preempted_job_requeues_and_matches_an_uninterrupted_twin(tmp_path: Path
     assert len(offline) == 2, "one W&B run dir before the requeue and one after"
     assert all(p.name.endswith(f"-{run_id}") for p in offline)
     assert len(list((sweep / "0" / "wandb").glob("offline-run-*"))) == 1
+
+
+def _log_times(run_dir: Path, marker: str) -> list[datetime]:
+    """Timestamps of the job log's lines that contain `marker` (Hydra's log format)."""
+    return [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+            for line in (run_dir / "train.log").read_text().splitlines() if marker in line]
 
 
 def test_cancelled_job_fails_the_multirun_in_bounded_time(tmp_path: Path,
