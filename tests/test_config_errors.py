@@ -76,3 +76,24 @@ def test_bad_config_is_rejected_clearly(tmp_path: Path, overrides: list[str], ne
 
 def test_table_is_large_enough() -> None:
     assert len(BAD_CONFIGS) >= 30
+
+
+# every command pre-checks its overrides like genlab-train (not Hydra's exit 1 and message)
+COMMAND_TYPOS = [
+    ("genlab.eval", ["ckpt_path=/no/such.ckpt", "metrics.n_sampels=5"], "`n_samples`"),
+    ("genlab.sample", ["ckpt_path=/no/such.ckpt", "nn=3"], "`n`"),
+    ("genlab.fetch", ["incepton=true"], "`inception`"),
+    ("genlab.eval", ["ckpt_path=/no/such.ckpt", "metrics/features=inceptoin"], "`inception`"),
+]
+
+
+@pytest.mark.parametrize("module,overrides,suggestion", COMMAND_TYPOS,
+                         ids=[f"{m} {' '.join(o)}" for m, o, _ in COMMAND_TYPOS])
+def test_commands_reject_mistyped_overrides_clearly(tmp_path: Path, module: str,
+                                                    overrides: list[str],
+                                                    suggestion: str) -> None:
+    proc = run_cli(*overrides, cwd=tmp_path, module=module)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"Did you mean {suggestion}?" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "HYDRA_FULL_ERROR" not in proc.stderr
+    assert not (tmp_path / "logs").exists()  # rejected before Hydra made a run dir

@@ -24,6 +24,16 @@ def reported_errors() -> Iterator[None]:
         sys.exit(err.exit_code)
 
 
+def command_main(hydra_main: Callable[[], Any], config_name: str) -> None:
+    """A console script's body: check the command line's overrides of `config_name` (a
+    typo gets genlab's one-paragraph error and exit code 2, not Hydra's), then run Hydra."""
+    from genlab.overrides import preflight
+
+    with reported_errors():
+        preflight(sys.argv[1:], config_name)
+    hydra_main()
+
+
 def run_reporting_errors(run: Callable[[Any], Any], cfg: Any) -> Any:
     with reported_errors():
         return run(cfg)

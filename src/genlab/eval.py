@@ -12,7 +12,7 @@ from omegaconf import DictConfig, open_dict
 
 from genlab.config import config_dir
 from genlab.console import metrics_table
-from genlab.entry import run_reporting_errors
+from genlab.entry import command_main, run_reporting_errors
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -50,7 +50,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console-script entry point (`genlab-eval`)."""
-    _hydra_main()
+    command_main(_hydra_main, "eval")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab.config import config_dir
-from genlab.entry import run_reporting_errors
+from genlab.entry import command_main, run_reporting_errors
 from genlab.errors import ConfigError, DataNotFoundError
 from genlab.metrics.inception import WEIGHTS_SHA256_PREFIX, WEIGHTS_URL, file_sha256, weights_path
 
@@ -90,7 +90,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console-script entry point (`genlab-fetch`)."""
-    _hydra_main()
+    command_main(_hydra_main, "fetch")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from genlab.errors import ConfigError
 from genlab.paths import ensure_writable
 from genlab.schema import near_miss
 
-CONFIG_NAME = "train"
+CONFIG_NAME = "train"  # genlab-train's; genlab-eval/-sample/-fetch pass their own
 
 
 def checkable(args: Sequence[str]) -> list[str] | None:
@@ -32,11 +32,11 @@ def checkable(args: Sequence[str]) -> list[str] | None:
     return [a for a in args if not a.lstrip("+~").startswith("hydra")]
 
 
-def _compose(overrides: list[str]) -> DictConfig:
+def _compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-            return compose(CONFIG_NAME, overrides=overrides)
+            return compose(config_name, overrides=overrides)
     finally:
         GlobalHydra.instance().clear()
 
@@ -55,12 +55,12 @@ def _node_keys(cfg: DictConfig, dotted_parent: str) -> list[str]:
     return [str(k) for k in node] if isinstance(node, DictConfig) else []
 
 
-def _unknown_key(key: str, value: str, others: list[str]) -> ConfigError:
+def _unknown_key(key: str, value: str, others: list[str], config_name: str) -> ConfigError:
     parent, _, leaf = key.rpartition(".")
     try:
-        base = _compose(others)
+        base = _compose(others, config_name)
     except Exception:
-        base = _compose([])
+        base = _compose([], config_name)
     keys = _node_keys(base, parent)
     if not parent:  # a top-level name may also be a mistyped config group
         keys += [p.name for p in config_dir().iterdir() if p.is_dir()]
@@ -70,13 +70,13 @@ def _unknown_key(key: str, value: str, others: list[str]) -> ConfigError:
     return ConfigError(key, value, f"existing keys {where}: {', '.join(sorted(set(keys)))}", hint)
 
 
-def preflight(args: Sequence[str]) -> None:
-    """Raise ConfigError if Hydra would refuse to compose these overrides."""
+def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
+    """Raise ConfigError if Hydra would refuse to compose these overrides of `config_name`."""
     overrides = checkable(args)
     if overrides is None:
         return
     try:
-        cfg = _compose(overrides)
+        cfg = _compose(overrides, config_name)
     except OverrideParseException as err:
         raise ConfigError("command line", " ".join(overrides),
                           "Hydra overrides such as key=value, group=option, +new_key=value",
@@ -96,7 +96,7 @@ def preflight(args: Sequence[str]) -> None:
         key = match.group(1)
         bad = next(o for o in overrides if o.split("=", 1)[0].lstrip("+~") == key)
         others = [o for o in overrides if o is not bad]
-        raise _unknown_key(key, bad.split("=", 1)[-1], others) from None
+        raise _unknown_key(key, bad.split("=", 1)[-1], others, config_name) from None
     # Hydra creates the run directory before genlab's code runs: prove the locations first
     ensure_writable(cfg.paths.log_dir, "paths.log_dir")
     ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")

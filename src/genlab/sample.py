@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab.config import config_dir
-from genlab.entry import run_reporting_errors
+from genlab.entry import command_main, run_reporting_errors
 from genlab.errors import ConfigError
 
 
@@ -83,7 +83,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console-script entry point (`genlab-sample`)."""
-    _hydra_main()
+    command_main(_hydra_main, "sample")
 
 
 if __name__ == "__main__":

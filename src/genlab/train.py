@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from genlab.checkpoint_loading import load_checkpoint
 from genlab.config import config_dir
 from genlab.console import config_tree, metrics_table
-from genlab.entry import reported_errors
+from genlab.entry import command_main, reported_errors
 from genlab.errors import ConfigError, GenlabError
 from genlab.paths import ensure_writable
 from genlab.redaction import redact
@@ -173,11 +172,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point (`genlab-train`)."""
-    from genlab.overrides import preflight
-
-    with reported_errors():
-        preflight(sys.argv[1:])
-    _hydra_main()
+    command_main(_hydra_main, "train")
 
 
 if __name__ == "__main__":
