@@ -1,6 +1,8 @@
 """The genlab-train command as a user runs it: from any directory, lazy imports, outputs."""
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,9 @@ def test_cli_run_writes_outputs_in_unique_dirs(tmp_path: Path) -> None:
     assert "test/nll_iwae" in record["metrics"] and Path(record["best_checkpoint"]).is_file()
     assert (runs[0] / ".hydra" / "config.yaml").is_file()
     assert "test/elbo" in first.stdout  # the final metrics table
+    if shutil.which("srun") and "SLURM_JOB_ID" not in os.environ:
+        # outside a SLURM job, Lightning's "prepend srun" hint is filtered (not genlab's way)
+        assert "The `srun` command is available" not in first.stderr
 
 
 @pytest.mark.parametrize("args,code", [(["model.latent_dim=0"], 2), (["--help"], 0),

@@ -80,6 +80,13 @@ def run(cfg: DictConfig) -> float | None:
     from genlab.wandb_metrics import define_wandb_metrics
 
     drop_nvml_check_without_nvml()  # set by `import lightning`; costly in each step without NVML
+    if "SLURM_JOB_ID" not in os.environ:
+        # outside any allocation Lightning's "prepend srun" hint (srun on PATH, a login node
+        # or a workstation with SLURM) is wrong for genlab: jobs go through
+        # hydra/launcher=slurm or slurm/train.sbatch, which use srun. Inside a job it stays.
+        import warnings
+
+        warnings.filterwarnings("ignore", message="The `srun` command is available")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
