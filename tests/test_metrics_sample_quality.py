@@ -1,5 +1,5 @@
 """The metric suite: Fréchet distance vs SciPy, the Inception path with test-written
-weights, the classifier extractor on digits, and DDP vs one process."""
+weights, the classifier extractor on digits (DDP vs one process: tests/test_ddp.py)."""
 
 from __future__ import annotations
 
@@ -141,23 +141,3 @@ def test_classifier_fid_on_digits_orders_real_vae_noise(compose_cfg, tmp_path: P
           values["classifier_acc"])
     assert values["class_acc"] == pytest.approx(values["classifier_acc"], abs=1e-6)
     assert values["classifier_acc"] > 0.9
-
-
-@pytest.mark.slow
-def test_ddp_two_processes_give_the_same_fid(compose_cfg) -> None:
-    import lightning as L
-
-    cfg = compose_cfg("metrics=default", "metrics.n_samples=400", "metrics.batch_size=100",
-                      "metrics.every_n_epochs=1", "metrics.features.max_epochs=2")
-    datamodule = instantiate(cfg.data)
-    torch.manual_seed(0)
-    model = instantiate(cfg.model, data_shape=[1, 8, 8], num_classes=10, _recursive_=False,
-                        _convert_="all")
-    results = []
-    for devices, strategy in ((1, "auto"), (2, "ddp_spawn")):
-        trainer = L.Trainer(accelerator="cpu", devices=devices, strategy=strategy, logger=False,
-                            callbacks=[instantiate(cfg.metrics)], enable_progress_bar=False,
-                            enable_model_summary=False, default_root_dir=cfg.paths.output_dir)
-        trainer.validate(model, datamodule=datamodule, verbose=False)
-        results.append(float(trainer.callback_metrics["val/fid_classifier"]))
-    assert results[1] == pytest.approx(results[0], rel=1e-6)
