@@ -128,3 +128,26 @@ def test_cancelled_job_fails_the_multirun_in_bounded_time(tmp_path: Path,
             subprocess.run(["scancel", job], env=slurm_env)
     assert proc.returncode != 0
     assert "CANCELLED" in out and ".submitit" in out  # the state and where its log is
+
+
+def test_sbatch_template_runs_a_two_rank_job(tmp_path: Path, slurm_env: dict) -> None:
+    """slurm/train.sbatch as a user submits it (its GPU lines overridden for this CPU
+    cluster): srun starts both ranks, which share one run dir named after the job."""
+    root = Path(__file__).resolve().parents[1]
+    venv = Path(sys.executable).parent.parent
+    env = {**slurm_env, "GENLAB_ROOT": str(tmp_path), "GENLAB_TRAINER": "ddp_cpu",
+           "GENLAB_VENV": str(venv)}
+    env.pop("MASTER_PORT")  # what a user's login shell has: none
+    cmd = ["sbatch", "--wait", "--ntasks-per-node=2", "--gpus-per-node=0", "--cpus-per-task=1",
+           "--time=10", f"--output={tmp_path / 'slurm-%j.out'}",
+           str(root / "slurm" / "train.sbatch"), *TINY_RUN, "trainer.max_epochs=2"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    job = proc.stdout.split()[-1] if proc.stdout.strip() else "?"
+    log = next(tmp_path.glob("slurm-*.out"), None)
+    assert proc.returncode == 0, proc.stderr + (log.read_text()[-4000:] if log else "")
+    runs = sorted((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert [r.name for r in runs] == [f"slurm-{job}"]  # one dir for both ranks
+    train_log = (runs[0] / "train.log").read_text()
+    assert "rank 0 of 2" in train_log and "rank 1 of 2" in train_log
+    assert final_metrics(runs[0])["val/elbo"] < 0
