@@ -99,6 +99,26 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+def test_a_trial_failing_before_training_has_a_failed_wandb_run(tmp_path: Path) -> None:
+    # job 0 names a gradient-clipping algorithm Lightning refuses: it fails while its Trainer
+    # is built, before any training; its W&B run exists, carries its config, is failed
+    proc = run_cli("-m", *TINY, "+trainer.gradient_clip_algorithm=bogus,norm",
+                   "sweep.name=early", cwd=tmp_path, env=ENV)
+    assert proc.returncode == SweepFailedError.exit_code, proc.stderr[-3000:]
+    out = sweep_dir(tmp_path, "early")
+    failed, ok = summary_rows(out)
+    assert failed["status"] == "failed" and "bogus" in failed["reason"]
+    assert failed["reason"].startswith("MisconfigurationException")  # not Hydra's wrapper
+    assert ok["status"] == "completed"
+    recs = [records(offline_run_dir(out / job)) for job in ("0", "1")]
+    assert [next(x["exit"]["exit_code"] for x in r if x["type"] == "exit")
+            for r in recs] == [1, 0]
+    run = next(x["run"] for x in recs[0] if x["type"] == "run")
+    assert run["run_group"] == "early" and run["run_id"] == failed["wandb_run_id"]
+    assert config(recs[0])["trainer.gradient_clip_algorithm"] == "bogus"
+
+
+@pytest.mark.slow
 def test_optuna_search_resumes_its_study(tmp_path: Path) -> None:
     pytest.importorskip("optuna")
     search = ["-m", "hparams_search=vae_digits", *TINY, "logger=csv", "sweep.name=search"]

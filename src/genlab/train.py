@@ -87,29 +87,30 @@ def run(cfg: DictConfig) -> float | None:
         import warnings
 
         warnings.filterwarnings("ignore", message="The `srun` command is available")
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(
-        cfg.model, data_shape=list(datamodule.shape), num_classes=datamodule.num_classes,
-        _recursive_=False, _convert_="all",
-    )
-    callbacks = build_callbacks(cfg)
     logger_cfg = OmegaConf.create(plain.get("logger") or {})  # secrets redacted
     if is_rank_zero():  # the W&B run of this run dir, continued after a requeue or resume
         logger_cfg = wandb_run_continued(logger_cfg, output_dir)
     loggers = build_loggers(logger_cfg, str(output_dir))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-    log_config(trainer.loggers, plain)
-    define_wandb_metrics(trainer.loggers, plain)  # best-value summaries, one step axis
-    with open_dict(cfg):  # resume=auto: the newest checkpoint in the run dir
-        cfg.ckpt_path = resume_checkpoint(cfg, output_dir)
+    # the trackers' runs start here, before anything that can fail, so that a run (a sweep
+    # trial) failing while its data, model or trainer are built is in W&B, marked failed
     try:
+        log_config(loggers, plain)
+        define_wandb_metrics(loggers, plain)  # best-value summaries, one step axis
+        if cfg.get("seed") is not None:
+            L.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = instantiate(cfg.data)
+        model = instantiate(
+            cfg.model, data_shape=list(datamodule.shape), num_classes=datamodule.num_classes,
+            _recursive_=False, _convert_="all",
+        )
+        trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers)
+        with open_dict(cfg):  # resume=auto: the newest checkpoint in the run dir
+            cfg.ckpt_path = resume_checkpoint(cfg, output_dir)
         metrics = fit_and_test(cfg, trainer, model, datamodule)
     except BaseException:
-        finish_loggers(trainer.loggers, failed=True)
+        finish_loggers(loggers, failed=True)
         raise
-    finish_loggers(trainer.loggers)
+    finish_loggers(loggers)
     return metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
 
 

@@ -52,9 +52,14 @@ def run_trial(run: Callable[[Any], float | None], cfg: Any) -> float:
 
 
 def describe_failure(err: BaseException, log_path: Path) -> dict[str, str]:
+    cause = err
+    # Hydra wraps what a constructor raised ("Error in call to target ..."): the reason is
+    # the wrapped error
+    while type(cause).__name__ == "InstantiationException" and cause.__cause__ is not None:
+        cause = cause.__cause__
     return {
         "status": "failed",
-        "reason": f"{type(err).__name__}: {err}".strip().splitlines()[0][:500],
+        "reason": f"{type(cause).__name__}: {cause}".strip().splitlines()[0][:500],
         "log": str(log_path),
         "traceback": "".join(traceback.format_exception(err)),
     }
