@@ -97,3 +97,22 @@ def test_commands_reject_mistyped_overrides_clearly(tmp_path: Path, module: str,
     assert f"Did you mean {suggestion}?" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and "HYDRA_FULL_ERROR" not in proc.stderr
     assert not (tmp_path / "logs").exists()  # rejected before Hydra made a run dir
+
+
+# values only the library checks (Lightning's Trainer): refused when the object is built,
+# reported the same way
+REFUSED = [
+    (["+trainer.gradient_clip_algorithm=bogus"],
+     "under `trainer`: Lightning refused it: `gradient_clip_algorithm` bogus is invalid"),
+    (["+trainer.no_such_option=1"], "under `trainer.no_such_option`: Trainer has no parameter"),
+]
+
+
+@pytest.mark.parametrize("overrides,needle", REFUSED, ids=[" ".join(o) for o, _ in REFUSED])
+def test_values_the_library_refuses_are_reported_clearly(tmp_path: Path, overrides: list[str],
+                                                         needle: str) -> None:
+    proc = run_cli(*overrides, "metrics=none", "logger=csv", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 6
+    assert not list(tmp_path.rglob("*.ckpt"))

@@ -108,7 +108,7 @@ def test_a_trial_failing_before_training_has_a_failed_wandb_run(tmp_path: Path) 
     out = sweep_dir(tmp_path, "early")
     failed, ok = summary_rows(out)
     assert failed["status"] == "failed" and "bogus" in failed["reason"]
-    assert failed["reason"].startswith("MisconfigurationException")  # not Hydra's wrapper
+    assert failed["reason"].startswith("RefusedConfigError")  # not Hydra's wrapper
     assert ok["status"] == "completed"
     recs = [records(offline_run_dir(out / job)) for job in ("0", "1")]
     assert [next(x["exit"]["exit_code"] for x in r if x["type"] == "exit")

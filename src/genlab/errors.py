@@ -24,6 +24,17 @@ class ConfigError(GenlabError, ValueError):
         super().__init__(message)
 
 
+class RefusedConfigError(ConfigError):
+    """A library (Lightning, torch) refused a config value when genlab built its object."""
+
+    def __init__(self, key: str, library_message: str, hint: str = "") -> None:
+        self.key, self.value, self.allowed = key, None, library_message
+        message = f"Invalid config under `{key}`: {library_message.rstrip('.')}."
+        if hint:
+            message += f" {hint}"
+        GenlabError.__init__(self, message)
+
+
 class DataNotFoundError(GenlabError, FileNotFoundError):
     """A dataset is missing from disk (and downloading was not asked for)."""
 

@@ -33,7 +33,9 @@ def is_rank_zero() -> bool:
 
 
 def instantiate(cfg: Any, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate that lets genlab's own errors through unwrapped."""
+    """hydra.utils.instantiate that lets genlab's own errors through unwrapped, and reports
+    a library's refusal of a config value (Lightning's MisconfigurationException, an
+    unexpected keyword) as a ConfigError naming the key."""
     from hydra.errors import InstantiationException
 
     try:
@@ -44,7 +46,31 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if cause is not None:
             raise cause from None
+        refused = _refused_value(err)
+        if refused is not None:
+            raise refused from err
         raise
+
+
+def _refused_value(err: Exception) -> ConfigError | None:
+    """The ConfigError for an InstantiationException whose cause is a library rejecting a
+    value or a key, else None."""
+    import re
+
+    from genlab.errors import RefusedConfigError
+
+    cause = err.__cause__
+    key = (re.search(r"full_key: (\S+)", str(err)) or [None, "config"])[1]
+    message = str(cause).strip().splitlines()[0] if cause is not None else ""
+    show = "`genlab-train --cfg job ...` prints the composed config."
+    if type(cause).__name__ == "MisconfigurationException":
+        return RefusedConfigError(key, f"Lightning refused it: {message}", show)
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
+    if isinstance(cause, TypeError) and unexpected:
+        target = message.split("(")[0].strip().removesuffix(".__init__")
+        return RefusedConfigError(f"{key}.{unexpected.group(1)}",
+                                  f"{target} has no parameter `{unexpected.group(1)}`", show)
+    return None
 
 
 def resolved(cfg: DictConfig) -> dict:
