@@ -86,7 +86,8 @@ def test_default_run_smoke(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [tmp_path / "default_run.json"]  # nothing else left
 
 
-@pytest.mark.parametrize("name", ["overhead", "startup", "default_run", "fid_throughput"])
+@pytest.mark.parametrize("name", ["overhead", "startup", "default_run", "fid_throughput",
+                                  "gpu_fast_paths"])
 def test_benchmark_help(name: str) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"],
                           capture_output=True, text=True, timeout=120)

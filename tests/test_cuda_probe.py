@@ -4,6 +4,7 @@ and then optimizer steps stop probing NVML."""
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ def test_kept_where_nvml_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cuda_probe.VARIABLE, "1")
     monkeypatch.setattr(ctypes, "CDLL", lambda name: object())
     assert cuda_probe.drop_nvml_check_without_nvml() is False
-    assert cuda_probe.VARIABLE in __import__("os").environ
+    assert cuda_probe.VARIABLE in os.environ
 
 
 def test_dropped_where_nvml_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,7 +27,7 @@ def test_dropped_where_nvml_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cuda_probe.VARIABLE, "1")
     monkeypatch.setattr(ctypes, "CDLL", missing)
     assert cuda_probe.drop_nvml_check_without_nvml() is True
-    assert cuda_probe.VARIABLE not in __import__("os").environ
+    assert cuda_probe.VARIABLE not in os.environ
     assert cuda_probe.drop_nvml_check_without_nvml() is False  # nothing left to drop
 
 

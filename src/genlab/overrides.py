@@ -62,7 +62,7 @@ def _unknown_key(key: str, value: str, others: list[str], config_name: str) -> C
     except Exception:
         base = _compose([], config_name)
     keys = _node_keys(base, parent)
-    if not parent:  # a top-level name may also be a mistyped config group
+    if not parent and config_name == CONFIG_NAME:  # or a mistyped group of train.yaml's
         keys += [p.name for p in config_dir().iterdir() if p.is_dir()]
     where = f"under `{parent}`" if parent else "at the top level"
     hint = near_miss(leaf, keys) or (

@@ -62,7 +62,7 @@ def _refused_value(err: Exception) -> ConfigError | None:
     cause = err.__cause__
     key = (re.search(r"full_key: (\S+)", str(err)) or [None, "config"])[1]
     message = str(cause).strip().splitlines()[0] if cause is not None else ""
-    show = "`genlab-train --cfg job ...` prints the composed config."
+    show = "The command's `--cfg job` prints the composed config."
     if type(cause).__name__ == "MisconfigurationException":
         return RefusedConfigError(key, f"Lightning refused it: {message}", show)
     unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
