@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from genlab.config import config_dir
 from genlab.entry import command_main, run_reporting_errors
 from genlab.errors import ConfigError, DataNotFoundError
-from genlab.metrics.inception import WEIGHTS_SHA256_PREFIX, WEIGHTS_URL, file_sha256, weights_path
+from genlab.metrics.inception import WEIGHTS_SHA256, WEIGHTS_URL, file_sha256, weights_path
 
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
@@ -34,7 +34,7 @@ def dataset_present(name: str, data_dir: Path, download: bool = False) -> bool:
 
 def inception_present(cache_dir: Path) -> bool:
     path = weights_path(cache_dir)
-    return path.is_file() and file_sha256(path).startswith(WEIGHTS_SHA256_PREFIX)
+    return path.is_file() and file_sha256(path) == WEIGHTS_SHA256
 
 
 def download_inception(cache_dir: Path) -> None:
@@ -45,8 +45,8 @@ def download_inception(cache_dir: Path) -> None:
     try:
         urllib.request.urlretrieve(WEIGHTS_URL, tmp)
         digest = file_sha256(tmp)
-        if not digest.startswith(WEIGHTS_SHA256_PREFIX):
-            raise OSError(f"SHA-256 {digest[:8]}… does not match {WEIGHTS_SHA256_PREFIX}")
+        if digest != WEIGHTS_SHA256:
+            raise OSError(f"SHA-256 {digest} does not match {WEIGHTS_SHA256}")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -103,7 +103,8 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
         "name": STR, "latent_dim": INT_POS,
         "likelihood": Spec("str", choices=("bernoulli", "gaussian")), "binarize": BOOL,
         "gaussian_std": FLOAT_POS, "learn_std": BOOL, "beta": Spec("float", min=0),
-        "kl_warmup_steps": INT_NONNEG, "iwae_samples": INT_NONNEG, "iwae_chunk": INT_POS,
+        "kl_warmup_steps": INT_NONNEG, "iwae_samples": INT_NONNEG,
+        "iwae_batch": INT_POS, "iwae_chunk": Spec("int", min=1, nullable=True),
         "encoder": Spec("dict"), "decoder": Spec("dict"), "optimizer": Spec("dict"),
         "scheduler": Spec("dict", nullable=True),
     },
@@ -142,9 +143,31 @@ TARGET_SCHEMAS.update({
     "genlab.callbacks.images.InterpolationGrid": {"pairs": INT_POS, "steps": Spec("int", min=2)},
     "genlab.callbacks.latent_space.LatentSpacePlot": {"max_points": INT_POS},
     "genlab.callbacks.nan_guard.NonFiniteGuard": {"every_n_steps": INT_NONNEG},
+    "genlab.callbacks.sample_quality.SampleQuality": {
+        "features": Spec("dict"), "data": Spec("dict"), "cache_dir": Spec("path"),
+        "every_n_epochs": INT_NONNEG, "n_samples": Spec("int", min=2),
+        "n_reference": Spec("int", min=2, nullable=True), "batch_size": INT_POS,
+        "seed": INT_NONNEG, "kid_subsets": INT_POS, "kid_subset_size": Spec("int", min=2),
+        "is_splits": INT_POS, "prc_neighborhood": INT_POS,
+    },
+    "genlab.metrics.classifier.ClassifierFeatures": {
+        "name": Spec("str", choices=("classifier",)), "model": Spec("dict"),
+        "cache_dir": Spec("path"), "max_epochs": INT_POS, "batch_size": INT_POS,
+        "seed": INT_NONNEG, "min_accuracy": Spec("float", 0, 1),
+    },
+    "genlab.models.classifier.Classifier": {
+        "name": STR, "net": Spec("dict"), "optimizer": Spec("dict"),
+    },
+    "genlab.nets.classifier.VGGClassifier": {
+        "channels": Spec("list", item=INT_POS), "hidden_dim": INT_POS, "grid": INT_POS,
+        "feature_grid": INT_POS, "dropout": Spec("float", 0, 0.95),
+    },
+    "genlab.nets.classifier.ConvClassifier": {
+        "channels": Spec("list", item=INT_POS), "feature_dim": INT_POS,
+    },
     "genlab.metrics.inception.InceptionFeatures": {
         "name": Spec("str", choices=("inception",)), "weights_path": STR,
-        "channels_last": BOOL,
+        "channels_last": BOOL, "sha256": Spec("str", nullable=True),
     },
     "genlab.callbacks.performance.PerformanceOptions": {
         "channels_last": BOOL, "compile": BOOL, "backend": STR,

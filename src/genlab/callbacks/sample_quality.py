@@ -1,11 +1,19 @@
-"""The sample-quality metric suite as a callback: every N epochs at the end of validation,
-and at the end of testing, draw `n_samples` images from `pl_module.sample` and log FID,
-KID, IS, precision/recall (and class accuracy for conditional models) against the cached
-features of the reference split (genlab/metrics/sample_quality.py, reference_cache.py).
+"""The sample-quality metric suite as a callback: every N epochs (and the last) at the end
+of validation, and once at the end of testing, draw `n_samples` images from
+`pl_module.sample` and log FID, KID, IS, precision/recall (and class accuracy for
+conditional models) against the cached features of a reference split
+(genlab/metrics/sample_quality.py, reference_cache.py).
 
-Samples come in chunks of `batch_size` with a fixed seed per chunk, dealt round-robin to
-the DDP ranks, so 1 or N processes evaluate the same images and every evaluation of a run
-uses the same noise. Models without `sample`, non-image data and `fast_dev_run` are skipped.
+Splits have one job each: during training the suite compares samples with the
+**validation** split (what checkpoints, sweeps and early stopping see), and `trainer.test`
+compares them with the **test** split, whose features are not even read before the test
+starts. The two stages draw different noise (a per-stage seed stream), so a test value is
+never the validation value of the same samples.
+
+Samples come in chunks of `batch_size` with a fixed seed per (stage, chunk), dealt
+round-robin to the DDP ranks, so 1 or N processes evaluate the same images and every
+validation of a run uses the same noise. Models without `sample`, non-image data and
+`fast_dev_run` are skipped.
 """
 
 from __future__ import annotations
@@ -31,11 +39,35 @@ def data_key(data: dict) -> dict:
     return {k: v for k, v in sorted(data.items()) if k not in LOADER_KEYS}
 
 
-def reference_images(datamodule: Any, split: str, n: int) -> torch.Tensor:
-    """The first n images (in split order) of `split`: (n, C, H, W) in [0, 1]."""
-    datamodule.setup("test")
+# the seed stream of each stage's samples: validation and test never share noise
+STAGE_SEED_OFFSET = {"val": 0, "test": 500_009}
+STAGE_SPLIT = {"val": "val", "test": "test"}  # the reference split each stage compares with
+
+
+def reference_images(datamodule: Any, split: str, n: int | None) -> torch.Tensor:
+    """The first n images (all when n is None, in split order) of `split`: (n, C, H, W)."""
+    datamodule.setup("test" if split == "test" else "fit")
     dataset = datamodule.splits[split]
-    return torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+    count = len(dataset) if n is None else n
+    return torch.stack([dataset[i][0] for i in range(count)])
+
+
+def check_reference_size(datamodule: Any, n_reference: int | None) -> None:
+    """metrics.n_reference must fit in every reference split: a ConfigError before training.
+    (Split sizes are known once the data is loaded, so this is checked at setup.)"""
+    if n_reference is None:
+        return
+    datamodule.setup("fit")
+    sizes = {split: len(datamodule.splits[split]) for split in STAGE_SPLIT.values()}
+    small = min(sizes.values())
+    if n_reference > small:
+        from genlab.errors import ConfigError
+
+        raise ConfigError(
+            "metrics.n_reference", n_reference,
+            f"an integer in [2, {small}] or null (all images of the split)",
+            f"The suite compares with the val split ({sizes['val']} images) during training "
+            f"and the test split ({sizes['test']}) at test; both must hold n_reference images.")
 
 
 @torch.no_grad()
@@ -49,9 +81,9 @@ def extract(extractor: torch.nn.Module, images: torch.Tensor, batch_size: int,
 
 class SampleQuality(Callback):
     def __init__(self, features: Any, data: Any, cache_dir: str, every_n_epochs: int = 5,
-                 n_samples: int = 10_000, reference_split: str = "test",
-                 n_reference: int = 10_000, batch_size: int = 500, seed: int = 0,
-                 kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10,
+                 n_samples: int = 10_000, n_reference: int | None = None,
+                 batch_size: int = 500, seed: int = 0, kid_subsets: int = 100,
+                 kid_subset_size: int = 1000, is_splits: int = 10,
                  prc_neighborhood: int = 3) -> None:
         from omegaconf import OmegaConf
 
@@ -60,18 +92,27 @@ class SampleQuality(Callback):
         self.features_cfg, self.data = plain(features), plain(data)
         self.cache_dir, self.every_n_epochs = cache_dir, every_n_epochs
         self.n_samples, self.n_reference = n_samples, n_reference
-        self.reference_split = reference_split
         self.batch_size, self.seed = batch_size, seed
         self.options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size,
                         "is_splits": is_splits, "prc_neighborhood": prc_neighborhood}
-        self.metrics = None
+        self.metrics: dict[str, Any] = {}  # stage → SampleQualityMetrics, built when needed
+        self.extractor = None
 
     # --- building the suite ----------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.metrics is not None or not self._applies(trainer, pl_module):
-            return
-        self.metrics = self.build(trainer.datamodule, pl_module, trainer.global_rank,
-                                  trainer.world_size)
+        if self._applies(trainer, pl_module) and self.extractor is None:
+            check_reference_size(trainer.datamodule, self.n_reference)  # before any training
+            self.extractor = self.build_extractor(trainer.datamodule)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.extractor is not None and "val" not in self.metrics:
+            self.metrics["val"] = self.build(trainer.datamodule, pl_module, "val",
+                                             trainer.global_rank, trainer.world_size)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.extractor is not None and "test" not in self.metrics:
+            self.metrics["test"] = self.build(trainer.datamodule, pl_module, "test",
+                                              trainer.global_rank, trainer.world_size)
 
     @staticmethod
     def _applies(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
@@ -79,27 +120,34 @@ class SampleQuality(Callback):
                 and len(getattr(pl_module, "data_shape", ())) == 3
                 and trainer.datamodule is not None)
 
-    def build(self, datamodule: Any, pl_module: L.LightningModule, rank: int = 0,
-              world_size: int = 1):
-        from genlab.metrics.reference_cache import cached_features
-        from genlab.metrics.sample_quality import SampleQualityMetrics
+    def build_extractor(self, datamodule: Any) -> Any:
         from genlab.train import instantiate
 
-        dkey = data_key(self.data)
-        extractor = instantiate(self.features_cfg, datamodule=datamodule, data_key=dkey,
-                                _recursive_=False, _convert_="all")
+        return instantiate(self.features_cfg, datamodule=datamodule,
+                           data_key=data_key(self.data), _recursive_=False, _convert_="all")
+
+    def build(self, datamodule: Any, pl_module: L.LightningModule, stage: str = "val",
+              rank: int = 0, world_size: int = 1):
+        """The metrics of one stage, against the features of that stage's reference split."""
+        from genlab.metrics.reference_cache import cached_features
+        from genlab.metrics.sample_quality import SampleQualityMetrics
+
+        if self.extractor is None:
+            self.extractor = self.build_extractor(datamodule)
+        extractor, dkey, split = self.extractor, data_key(self.data), STAGE_SPLIT[stage]
         key = {"dataset_name": dkey.get("name", "data"), "dataset": dkey,
-               "split": self.reference_split, "n": self.n_reference,
+               "split": split, "n": self.n_reference,
                "extractor_name": extractor.name, "extractor": extractor.identity}
         device = pl_module.device
         reference = cached_features(self.cache_dir, key, lambda: extract(
-            extractor, reference_images(datamodule, self.reference_split, self.n_reference),
+            extractor, reference_images(datamodule, split, self.n_reference),
             self.batch_size, device))
         conditional = getattr(pl_module, "conditional", False)
+        judged = extractor.accuracy(split, datamodule) if hasattr(extractor, "accuracy") else None
         return SampleQualityMetrics(
             extractor, torch.from_numpy(reference), self.n_samples,
             num_classes=pl_module.num_classes if conditional else 0, rank=rank,
-            world_size=world_size, **self.options)
+            world_size=world_size, judge_accuracy=judged, **self.options)
 
     # --- evaluating ------------------------------------------------------------------------
     def _due(self, trainer: L.Trainer) -> bool:
@@ -109,21 +157,23 @@ class SampleQuality(Callback):
         return (trainer.current_epoch + 1) % self.every_n_epochs == 0 or last
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.metrics is not None and self._due(trainer):
+        if "val" in self.metrics and self._due(trainer):
             pl_module.log_dict(self.evaluate(pl_module, trainer.global_rank, trainer.world_size,
                                              "val"), sync_dist=True)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.metrics is not None:
+        if "test" in self.metrics:
             pl_module.log_dict(self.evaluate(pl_module, trainer.global_rank, trainer.world_size,
                                              "test"), sync_dist=True)
 
     @torch.no_grad()
     def evaluate(self, pl_module: L.LightningModule, rank: int = 0, world_size: int = 1,
                  stage: str = "val") -> dict[str, float]:
-        """Draw this rank's chunks of samples, update, compute (synced), reset."""
-        self.metrics.to(pl_module.device)
+        """Draw this rank's chunks of samples (the stage's own noise), update, compute
+        (synced), reset."""
+        metrics = self.metrics[stage].to(pl_module.device)
         conditional = getattr(pl_module, "conditional", False)
+        base = self.seed * 1_000_003 + STAGE_SEED_OFFSET[stage]
         for chunk in range(rank, math.ceil(self.n_samples / self.batch_size), world_size):
             start = chunk * self.batch_size
             size = min(self.batch_size, self.n_samples - start)
@@ -131,14 +181,14 @@ class SampleQuality(Callback):
             if conditional:
                 labels = torch.arange(start, start + size, device=pl_module.device)
                 labels = labels % pl_module.num_classes
-            with fixed_rng(self.seed * 1_000_003 + chunk, pl_module.device):
+            with fixed_rng(base + chunk, pl_module.device):
                 images = (pl_module.sample(size, labels) if conditional
                           else pl_module.sample(size))
-            self.metrics.update(images, labels)
+            metrics.update(images, labels)
         # KID's subsets and IS's splits draw from the global RNG: a fixed seed keeps the
         # values reproducible and the training RNG stream untouched by the evaluation
-        with warnings.catch_warnings(), fixed_rng(self.seed, pl_module.device):
+        with warnings.catch_warnings(), fixed_rng(base, pl_module.device):
             warnings.simplefilter("ignore", UserWarning)
-            values = self.metrics.compute()
-        self.metrics.reset()
+            values = metrics.compute()
+        metrics.reset()
         return {f"{stage}/{k}": v for k, v in values.items()}

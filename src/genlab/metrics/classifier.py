@@ -1,19 +1,32 @@
-"""The `classifier` feature extractor: a small CNN (genlab/models/classifier.py) trained by
-genlab on the dataset's train split, on first use, and cached.
+"""The `classifier` feature extractor: a CNN (genlab/nets/classifier.py) trained by genlab
+on the dataset's train split on first use, selected on its validation split, and cached.
 
 Cache entry: <cache_dir>/classifiers/<dataset>-<hash>/{classifier.pt, meta.json}, keyed by
 the dataset (its config without loader settings) and the classifier's own config (net,
 optimiser, epochs, batch size, seed). `classifier.pt` is a plain state dict (loads with
-weights_only=True); `meta.json` holds the key and the held-out (test split) accuracy.
-Training happens under a file lock, so concurrent jobs train it once.
+weights_only=True) of the epoch with the best validation accuracy; `meta.json` holds the
+key, that epoch, its validation accuracy, the training time and, once a run has reached
+`trainer.test`, the held-out test accuracy (the test split is read only there, like every
+other test number). Training happens under a file lock, so concurrent jobs train it once;
+files are written to temporary names and renamed, so an interrupted training leaves no
+entry.
+
+The accuracy is the judge's credential: each suite logs the classifier's accuracy on its
+own reference split (`val/classifier_acc`, `test/classifier_acc`), and a classifier below
+`min_accuracy` makes the run warn loudly that its class-based numbers (class_acc,
+*_classifier) are unreliable.
 
 Input contract: x ∈ [0, 1] at the data's own shape (no resize, no quantisation).
-Outputs the penultimate layer (`feature_dim`) and the class logits.
+Outputs the net's metric features (nets/classifier.py: pooled conv maps) and the logits.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +41,10 @@ from genlab.metrics.reference_cache import file_lock, key_hash
 PREPROCESSING = "float [0,1] at the data's shape"
 
 
+class UnreliableJudgeWarning(UserWarning):
+    """The classifier behind class_acc and *_classifier metrics is below its accuracy floor."""
+
+
 def _build(model: dict, datamodule: Any) -> nn.Module:
     from hydra.utils import instantiate
 
@@ -37,24 +54,37 @@ def _build(model: dict, datamodule: Any) -> nn.Module:
 
 def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: int,
                      seed: int, out_dir: Path) -> dict[str, float]:
-    """Fit the classifier on the train split (validating on val), test it on the test
-    split, save its state dict; → {"val_acc", "test_acc"}. The caller's RNG is untouched."""
+    """Fit the classifier on the train split, keep the epoch with the best validation
+    accuracy and save its state dict to `out_dir/classifier.pt` (atomically) →
+    {"val_acc", "best_epoch", "train_seconds", "n_train"}. The caller's RNG is untouched;
+    the test split is not read."""
     import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
     datamodule.setup("fit")
     splits = datamodule.splits
+    work = out_dir / f"fit.{os.getpid()}"
+    start = time.perf_counter()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = _build(model, datamodule)
+        best = ModelCheckpoint(dirpath=work, monitor="val/acc", mode="max", save_top_k=1,
+                               save_weights_only=True, filename="best")
         trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=max_epochs, logger=False,
-                            enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, default_root_dir=str(out_dir))
+                            callbacks=[best], enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=str(work))
         trainer.fit(net, DataLoader(splits["train"], batch_size=batch_size, shuffle=True),
                     DataLoader(splits["val"], batch_size=1024))
-        val = trainer.callback_metrics["val/acc"].item()
-        test = trainer.test(net, DataLoader(splits["test"], batch_size=1024), verbose=False)
-    torch.save(net.state_dict(), out_dir / "classifier.pt")
-    return {"val_acc": val, "test_acc": test[0]["test/acc"]}
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["state_dict"])
+    seconds = time.perf_counter() - start
+    tmp = out_dir / f"classifier.pt.tmp.{os.getpid()}"
+    torch.save(net.state_dict(), tmp)
+    os.replace(tmp, out_dir / "classifier.pt")
+    shutil.rmtree(work, ignore_errors=True)
+    epoch = int(state.get("epoch", -1))
+    return {"val_acc": float(best.best_model_score), "best_epoch": epoch,
+            "train_seconds": round(seconds, 1), "n_train": len(splits["train"])}
 
 
 class ClassifierFeatures(nn.Module):
@@ -63,9 +93,9 @@ class ClassifierFeatures(nn.Module):
     name = "classifier"
     metric_suffix = "_classifier"
 
-    def __init__(self, model: dict, cache_dir: str, max_epochs: int = 20, batch_size: int = 128,
-                 seed: int = 0, name: str = "classifier", *, datamodule: Any,
-                 data_key: dict) -> None:
+    def __init__(self, model: dict, cache_dir: str, max_epochs: int = 10, batch_size: int = 128,
+                 seed: int = 0, name: str = "classifier", min_accuracy: float = 0.9, *,
+                 datamodule: Any, data_key: dict) -> None:
         super().__init__()
         if not datamodule.num_classes:
             raise ConfigError("metrics.features", "classifier", "inception for unlabelled data",
@@ -75,23 +105,80 @@ class ClassifierFeatures(nn.Module):
         entry = Path(cache_dir) / "classifiers" / f"{data_key.get('name', 'data')}-{key_hash(key)}"
         entry.mkdir(parents=True, exist_ok=True)
         with file_lock(entry / "train.lock"):
-            if not (entry / "meta.json").exists():
+            if not (entry / "meta.json").exists() or not (entry / "classifier.pt").exists():
                 accuracy = train_classifier(model, datamodule, max_epochs, batch_size, seed, entry)
-                (entry / "meta.json").write_text(json.dumps({"key": key, **accuracy}, indent=2))
+                tmp = entry / f"meta.json.tmp.{os.getpid()}"
+                tmp.write_text(json.dumps({"key": key, **accuracy}, indent=2))
+                os.replace(tmp, entry / "meta.json")
         self.info = json.loads((entry / "meta.json").read_text())
+        trained_on = self.info.get("key", {}).get("data")
+        if trained_on != json.loads(json.dumps(data_key)):
+            raise ConfigError(
+                "metrics.features", f"the classifier in {entry}",
+                f"a classifier trained on this run's data ({data_key.get('name')})",
+                f"It was trained on {trained_on!r}; a judge trained on other data measures "
+                "nothing about this data. Delete that folder and it is retrained.")
         self.classifier = _build(model, datamodule)
         state = torch.load(entry / "classifier.pt", map_location="cpu", weights_only=True)
         self.classifier.load_state_dict(state)
         self.classifier.requires_grad_(False).eval()
-        self.num_features = self.classifier.net.head[-1].in_features
+        self.num_features = self.classifier.net.num_features
         self.num_logits = datamodule.num_classes
         self.identity = {"name": self.name, "weights_sha256": file_sha256(entry / "classifier.pt"),
                          "preprocessing": PREPROCESSING}
+        self.entry, self.min_accuracy = entry, min_accuracy
+        self._check_floor("val")
+
+    def accuracy(self, split: str, datamodule: Any) -> float:
+        """The classifier's accuracy on `split` ("val" or "test") of the data, computed once
+        and stored in meta.json; call with "test" only inside trainer.test."""
+        key = f"{split}_acc"
+        if key not in self.info:
+            with file_lock(self.entry / "train.lock"):
+                info = json.loads((self.entry / "meta.json").read_text())
+                if key not in info:
+                    info[key] = self._accuracy_on(datamodule.splits[split])
+                    tmp = self.entry / f"meta.json.tmp.{os.getpid()}"
+                    tmp.write_text(json.dumps(info, indent=2))
+                    os.replace(tmp, self.entry / "meta.json")
+            self.info = info
+            self._check_floor(split)
+        return float(self.info[key])
+
+    @torch.no_grad()
+    def _accuracy_on(self, dataset: Any) -> float:
+        device = next(self.classifier.parameters()).device
+        correct = 0
+        # a DataLoader draws a seed from the global RNG: a first run (which computes this)
+        # and a cached rerun must leave the run's RNG stream identical
+        with torch.random.fork_rng(devices=[]):
+            for x, y in DataLoader(dataset, batch_size=1024):
+                correct += int((self.classifier(x.to(device)).argmax(1).cpu() == y).sum())
+        return correct / len(dataset)
+
+    def _check_floor(self, split: str) -> None:
+        value = self.info.get(f"{split}_acc")
+        if value is not None and value < self.min_accuracy:
+            warn_unreliable(value, split, self.min_accuracy, self.entry)
 
     def train(self, mode: bool = True) -> ClassifierFeatures:
         return super().train(False)  # a fixed network: batch norm and dropout stay in eval
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.classifier.features(x)
-        return features, self.classifier.net.head(features)
+        return self.classifier.net.features_and_logits(x)
+
+
+def warn_unreliable(accuracy: float, split: str, floor: float, entry: Path) -> None:
+    """A loud warning (a rich panel on stderr and a Python warning) that the judge is weak."""
+    message = (f"The metric classifier ({entry}) reaches only {accuracy:.3f} accuracy on the "
+               f"{split} split, "
+               f"below metrics.features.min_accuracy = {floor}: this run's class_acc and "
+               "*_classifier metrics (FID, KID, IS, precision/recall) are UNRELIABLE. Train "
+               "it longer (metrics.features.max_epochs) or use metrics/features=inception.")
+    from rich.console import Console
+    from rich.panel import Panel
+
+    Console(stderr=True).print(Panel(message, title="unreliable metric classifier",
+                                     style="bold red"))
+    warnings.warn(message, UnreliableJudgeWarning, stacklevel=3)

@@ -19,10 +19,14 @@ from torch import nn
 from genlab.errors import DataFormatError, DataNotFoundError
 
 # torch-fidelity's converted TF weights; the hex in the name is the start of their SHA-256.
+# torch.hub (and so torch-fidelity) checks only that 8-hex prefix; genlab checks the whole
+# digest (95,628,359 bytes; the same digest is published for this file by pytorch-fid and by
+# several projects that pin torch-fidelity's weights).
 WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                "weights-inception-2015-12-05-6726825d.pth")
 WEIGHTS_FILE = WEIGHTS_URL.rsplit("/", 1)[1]
-WEIGHTS_SHA256_PREFIX = "6726825d"
+WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+WEIGHTS_SHA256_PREFIX = WEIGHTS_SHA256[:8]
 PREPROCESSING = "uint8 round(255x), grey->3 channels, torch-fidelity TF1 bilinear resize to 299"
 
 
@@ -45,10 +49,16 @@ def _fidelity_inception(path: str | None) -> nn.Module:
                                        feature_extractor_weights_path=path)
 
 
-def write_random_weights(path: str | Path, seed: int = 0) -> Path:
+def write_random_weights(path: str | Path, seed: int = 0, calibrate: bool = True) -> Path:
     """A weights file with the real shapes and random values (for tests and benchmarks on
-    machines without the real file): the load path and the preprocessing run for real,
-    the numbers mean nothing."""
+    machines without the real file): the load path and the preprocessing run for real.
+
+    With default initialisation the activations shrink layer by layer (pool features
+    ~1e-7), which makes every FID ≈ 0 and hides preprocessing bugs. `calibrate` sets each
+    batch norm's running statistics to those of one batch of random images (one forward
+    in training mode with cumulative averages), so every layer's output, and the 2048 pool
+    features, have O(1) spread: the numbers are still meaningless as image quality, but
+    two different image sets give clearly different, well-conditioned statistics."""
     from unittest import mock
 
     import torch_fidelity.feature_extractor_inceptionv3 as fe
@@ -56,7 +66,18 @@ def write_random_weights(path: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     with mock.patch.object(fe, "load_state_dict_from_url", return_value={}), \
             mock.patch.object(fe.FeatureExtractorInceptionV3, "load_state_dict"):
-        state = _fidelity_inception(None).state_dict()
+        net = _fidelity_inception(None)
+    if calibrate:
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None  # cumulative: after one batch, that batch's stats
+                module.train()
+        images = torch.randint(0, 256, (12, 3, 64, 64),
+                               generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+        with torch.no_grad():
+            net(images)
+    state = net.state_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
@@ -64,13 +85,17 @@ def write_random_weights(path: str | Path, seed: int = 0) -> Path:
 
 
 class InceptionFeatures(nn.Module):
-    """x: (B, C, H, W) float in [0, 1], C ∈ {1, 3} → features (B, 2048), logits (B, 1008)."""
+    """x: (B, C, H, W) float in [0, 1], C ∈ {1, 3} → features (B, 2048), logits (B, 1008).
+
+    `sha256`: the digest the weights file must have — "torch-fidelity" (its published
+    weights, the default), another 64-hex digest for weights of your own, or None (no
+    check). A file that fails it is refused here, before any FID is computed."""
 
     name = "inception"
     metric_suffix = ""  # val/fid, val/kid, ... are reserved for this extractor
 
     def __init__(self, weights_path: str, name: str = "inception", channels_last: bool = True,
-                 **_context: Any) -> None:
+                 sha256: str | None = "torch-fidelity", **_context: Any) -> None:
         super().__init__()
         path = Path(weights_path)
         if not path.is_file():
@@ -79,6 +104,15 @@ class InceptionFeatures(nn.Module):
                 f"evaluation time: run `genlab-fetch` on a machine with internet (it saves "
                 f"{WEIGHTS_FILE} into paths.cache_dir/weights and checks its SHA-256), or copy "
                 f"the file there, or use `metrics/features=classifier`.")
+        digest = file_sha256(path)
+        sha256 = WEIGHTS_SHA256 if sha256 == "torch-fidelity" else sha256
+        if sha256 is not None and digest != sha256:
+            raise DataFormatError(
+                f"{path} is not torch-fidelity's Inception weights: its SHA-256 is {digest}, "
+                f"expected {sha256} (metrics.features.sha256). FID/KID/IS under the Inception "
+                f"names would not be comparable with anyone's; fetch the file again with "
+                f"`genlab-fetch`, or, for weights of your own, set "
+                f"metrics.features.sha256 to their digest (or null to skip the check).")
         try:  # refuse pickled objects before torch-fidelity loads the file itself
             torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
@@ -92,7 +126,7 @@ class InceptionFeatures(nn.Module):
             # unchanged, so the cache key of reference statistics is too.
             self.net.to(memory_format=torch.channels_last)
         self.num_features, self.num_logits = 2048, 1008
-        self.identity = {"name": self.name, "weights_sha256": file_sha256(path),
+        self.identity = {"name": self.name, "weights_sha256": digest,
                          "preprocessing": PREPROCESSING}
         self.info: dict[str, float] = {}
 

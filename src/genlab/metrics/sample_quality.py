@@ -68,12 +68,14 @@ class SampleQualityMetrics(nn.Module):
 
     reference: (N, D) features of real images; rank/world_size: this process's shard of them.
     n_generated: how many images will be given per evaluation (bounds KID's subset size).
+    judge_accuracy: the extractor's classification accuracy on the reference split, when it
+    is a classifier; reported as `<extractor name>_acc` next to the numbers it judges.
     """
 
     def __init__(self, extractor: nn.Module, reference: torch.Tensor, n_generated: int,
                  num_classes: int = 0, kid_subsets: int = 100, kid_subset_size: int = 1000,
                  is_splits: int = 10, prc_neighborhood: int = 3, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, judge_accuracy: float | None = None) -> None:
         super().__init__()
         self.extractor, self.suffix = extractor, extractor.metric_suffix
         reference = reference.float()
@@ -88,6 +90,7 @@ class SampleQualityMetrics(nn.Module):
                 reset_real_features=False)
             self.inception_score = InceptionScore(PrecomputedFeatures(extractor.num_logits),
                                                   splits=max(1, min(is_splits, n_generated)))
+        self.judge_accuracy = judge_accuracy
         self.fid.update(shard, real=True)
         self.kid.update(shard, real=True)
         self.prc = PrecisionRecall(reference, prc_neighborhood)
@@ -98,7 +101,9 @@ class SampleQualityMetrics(nn.Module):
         features, logits = self.extractor(images)
         self.fid.update(features, real=False)
         self.kid.update(features, real=False)
-        self.inception_score.update(logits)
+        # float64 as torch-fidelity: for peaked logits float32 softmax underflows to 0 and
+        # p·log p gives NaN (measured: NaN vs 1.074 in tests/test_fid_oracle.py)
+        self.inception_score.update(logits.double())
         self.prc.update(features)
         if self.class_acc is not None and labels is not None:
             self.class_acc.update(logits.argmax(dim=1), labels)
@@ -113,8 +118,8 @@ class SampleQualityMetrics(nn.Module):
                f"recall{s}": prc["recall"]}
         if self.class_acc is not None and self.class_acc.update_called:
             out["class_acc"] = float(self.class_acc.compute())
-        if "test_acc" in self.extractor.info:  # the extractor's own held-out accuracy
-            out[f"{self.extractor.name}_acc"] = float(self.extractor.info["test_acc"])
+        if self.judge_accuracy is not None:  # the judge's accuracy on this reference split
+            out[f"{self.extractor.name}_acc"] = float(self.judge_accuracy)
         return out
 
     def reset(self) -> None:

@@ -15,6 +15,7 @@ the importance-weighted bound with K samples (Burda et al. 2015). What p(x|z) is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import lightning as L
@@ -26,7 +27,6 @@ from genlab.errors import ConfigError
 from genlab.metrics.elbo import (
     bernoulli_log_likelihood,
     gaussian_log_likelihood,
-    iwae_bound,
     kl_divergence,
     log_normal_diag,
     log_standard_normal,
@@ -53,7 +53,8 @@ class VAE(L.LightningModule):
         beta: float = 1.0,
         kl_warmup_steps: int = 0,
         iwae_samples: int = 1000,
-        iwae_chunk: int = 100,
+        iwae_batch: int = 2048,
+        iwae_chunk: int | None = None,
         scheduler: dict | None = None,
         num_classes: int = 0,
         name: str = "vae",
@@ -61,6 +62,8 @@ class VAE(L.LightningModule):
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ConfigError("model.likelihood", likelihood, ", ".join(LIKELIHOODS))
+        if iwae_batch < 1:
+            raise ConfigError("model.iwae_batch", iwae_batch, "an integer ≥ 1")
         self.save_hyperparameters()
         self.data_shape = tuple(data_shape)
         self.encoder = instantiate(encoder, in_shape=self.data_shape, out_dim=2 * latent_dim)
@@ -151,17 +154,31 @@ class VAE(L.LightningModule):
 
     @torch.inference_mode()
     def iwae_log_likelihood(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """The K-sample importance-weighted bound on log p(x), per example (B,) in nats,
-        evaluated in chunks of `iwae_chunk` samples to bound memory."""
+        """The K-sample importance-weighted bound on log p(x), per example (B,) in nats.
+
+        Memory is bounded by `iwae_batch`, the number of decoder inputs per forward, not by
+        K or the batch: examples are taken in slices of at most `iwae_batch`, each slice's
+        K samples in chunks of m = iwae_batch // slice (at most `iwae_chunk` when set), and
+        log Σ_k w_k is accumulated chunk by chunk (a running logsumexp), so no (K, B)
+        tensor of decoder outputs ever exists."""
+        budget = self.hparams.iwae_batch
+        out = [self._iwae_slice(part, k, budget) for part in x.split(budget)]
+        return torch.cat(out)
+
+    def _iwae_slice(self, x: torch.Tensor, k: int, budget: int) -> torch.Tensor:
         mu, logvar = self.encode(x)
-        log_w = []
-        for start in range(0, k, self.hparams.iwae_chunk):
-            m = min(self.hparams.iwae_chunk, k - start)
+        m_max = max(1, budget // len(x))
+        if self.hparams.iwae_chunk:
+            m_max = min(m_max, self.hparams.iwae_chunk)
+        total = torch.full((len(x),), -math.inf, device=x.device)
+        for start in range(0, k, m_max):
+            m = min(m_max, k - start)
             z = reparameterize(mu.expand(m, *mu.shape), logvar.expand(m, *logvar.shape))
-            out = self.decoder(z.flatten(0, 1))
-            log_px = self.log_likelihood(out, x.expand(m, *x.shape).flatten(0, 1)).view(m, -1)
-            log_w.append(log_px + log_standard_normal(z) - log_normal_diag(z, mu, logvar))
-        return iwae_bound(torch.cat(log_w))  # (K, B) → (B,)
+            dec = self.decoder(z.flatten(0, 1))
+            log_px = self.log_likelihood(dec, x.expand(m, *x.shape).flatten(0, 1)).view(m, -1)
+            log_w = log_px + log_standard_normal(z) - log_normal_diag(z, mu, logvar)
+            total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+        return total - math.log(k)  # = iwae_bound of all K log-weights (metrics/elbo.py)
 
     def configure_optimizers(self):
         opt = build_optimizer(self.parameters(), self.hparams.optimizer)

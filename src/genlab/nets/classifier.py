@@ -1,9 +1,23 @@
-"""A small convolutional classifier: the feature extractor of the `classifier` metrics.
+"""Convolutional classifiers: the feature extractors of the `classifier` metrics.
 
-Two 3×3 conv stages (the second with stride 2), global average pooling, a `feature_dim`
-hidden layer and a linear head. `features(x)` is the hidden layer before its ReLU (dense,
-roughly Gaussian features for Fréchet distances); `forward(x)` gives class logits. Works
-for any image size ≥ 4×4 (8×8 digits to 64×64).
+`VGGClassifier` (the default, conf/model/classifier.yaml) keeps spatial information at
+every size genlab supports (8×8 to 64×64): VGG-style stages of two 3×3 conv + batch norm +
+ReLU, each followed by 2×2 max pooling while the map is still at least twice `grid`, then
+adaptive average pooling to a fixed `grid`×`grid` map (not to 1×1), a `hidden_dim` layer and
+a linear head. Measured held-out accuracy: experiments/README.md#the-metric-classifier.
+
+Its metric features (`features`, `num_features`) are the last conv block's (post-ReLU)
+maps average-pooled to a `feature_grid`×`feature_grid` grid — Inception's pool3 recipe
+(pooled conv features) with a coarse layout kept. Not the dense hidden layer: measured on
+digits, it maps uniform noise to a tight cluster inside the data's k-NN manifold
+(precision 0.95 for noise, vs 0.10 with the pooled conv features; train images 0.86,
+VAE samples 0.41), which would make precision/recall meaningless.
+
+`ConvClassifier` is the earlier net (two conv stages + global average pooling); it reads
+MNIST badly (58 % test accuracy on the 5,000-digit subset) and stays only so that old run
+directories that name it still load; its features are its hidden layer.
+
+Both: `features_and_logits(x)` → (features, logits) in one pass; `forward(x)` → logits.
 """
 
 from __future__ import annotations
@@ -11,11 +25,50 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
+class VGGClassifier(nn.Module):
+    """x: (B, C, H, W) in [0, 1] → logits (B, num_classes); features (B, num_features)."""
+
+    def __init__(self, in_shape: Sequence[int], num_classes: int,
+                 channels: Sequence[int] = (16, 32, 64), hidden_dim: int = 128, grid: int = 4,
+                 feature_grid: int = 2, dropout: float = 0.3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, side = in_shape[0], min(in_shape[1:])
+        for c_out in channels:
+            for _ in range(2):
+                layers += [nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+                           nn.ReLU()]
+                c_in = c_out
+            if side >= 2 * grid:  # pool while the map stays at least grid × grid
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+        grid, self.feature_grid = min(grid, side), min(feature_grid, side)
+        self.conv = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(grid), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(c_in * grid * grid, hidden_dim), nn.ReLU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden_dim, num_classes))
+        self.num_features = c_in * self.feature_grid**2
+
+    def _pooled(self, maps: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(maps, self.feature_grid).flatten(1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._pooled(self.conv(x))
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        maps = self.conv(x)
+        return self._pooled(maps), self.head(maps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x))
+
+
 class ConvClassifier(nn.Module):
-    """x: (B, C, H, W) in [0, 1] → features (B, feature_dim), logits (B, num_classes)."""
+    """The earlier global-pooling net (kept for old checkpoints; see the module docstring)."""
 
     def __init__(self, in_shape: Sequence[int], num_classes: int,
                  channels: Sequence[int] = (32, 64), feature_dim: int = 128) -> None:
@@ -30,8 +83,14 @@ class ConvClassifier(nn.Module):
                                   nn.Linear(c_in, feature_dim))
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(feature_dim, num_classes))
 
+        self.num_features = feature_dim
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(x)
+        return features, self.head(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))

@@ -1,0 +1,134 @@
+"""Splits have one job each, and last.ckpt is the newest state.
+
+- The metric suite compares samples with the validation split during training and with
+  the test split only inside `trainer.test`, with other noise: the test split's images are
+  not read before the test starts, and val and test values of one checkpoint differ.
+- `last.ckpt` holds the final epoch and step for every model family, while the best
+  checkpoint is chosen only on epochs where its metric was measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from genlab.callbacks.sample_quality import SampleQuality
+from genlab.data.digits import DigitsDataModule
+from genlab.train import run
+
+SUITE = ["metrics=default", "metrics.n_samples=100", "metrics.batch_size=50",
+         "metrics.kid_subset_size=50", "metrics.features.max_epochs=1"]
+TINY_GAN = ["model.generator.base_channels=8", "model.discriminator.base_channels=8",
+            "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1"]
+
+
+class SplitReadError(AssertionError):
+    pass
+
+
+class GuardedTest(Dataset):
+    """The test split, refusing to give out an image unless the trainer is testing."""
+
+    def __init__(self, inner: Dataset, datamodule: DigitsDataModule) -> None:
+        self.inner, self.datamodule = inner, datamodule
+
+    def __len__(self) -> int:  # a size is not data: the suite checks n_reference against it
+        return len(self.inner)
+
+    def __getitem__(self, i: int):
+        trainer = getattr(self.datamodule, "trainer", None)
+        if trainer is None or not trainer.testing:
+            raise SplitReadError("the test split was read outside trainer.test")
+        return self.inner[i]
+
+
+class GuardedDigitsDataModule(DigitsDataModule):
+    def build_splits(self) -> dict[str, Dataset]:
+        splits = super().build_splits()
+        splits["test"] = GuardedTest(splits["test"], self)
+        return splits
+
+
+def test_guard_catches_a_test_split_read_before_testing(compose_cfg) -> None:
+    """The guard works: building the test stage's reference outside trainer.test raises
+    (so the run below passing means nothing read the test split early)."""
+    cfg = compose_cfg("experiment=dcgan_digits", *SUITE,
+                      "data._target_=test_splits_and_checkpoints.GuardedDigitsDataModule")
+    from hydra.utils import instantiate
+
+    dm = instantiate(cfg.data)
+    dm.setup()
+    callback: SampleQuality = instantiate(cfg.metrics)
+    model = instantiate(cfg.model, data_shape=list(dm.shape), num_classes=10,
+                        _recursive_=False, _convert_="all")
+    with pytest.raises(SplitReadError):
+        callback.build(dm, model, "test")
+
+
+def test_validation_never_touches_the_test_split(compose_cfg, tmp_path: Path) -> None:
+    """A DCGAN run with the suite every epoch: fit (validation suite, best checkpoint on
+    val/fid_classifier) never reads a test image, and the val and test values of the same
+    (best) checkpoint differ. Rules out a validation suite that compares with the test
+    split (the bug: val/fid_classifier equal to test/fid_classifier to every digit) and
+    one that reuses the test stage's noise."""
+    cfg = compose_cfg("experiment=dcgan_digits", *SUITE, *TINY_GAN, "trainer.max_epochs=2",
+                      "metrics.every_n_epochs=1",
+                      "data._target_=test_splits_and_checkpoints.GuardedDigitsDataModule")
+    run(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    val, test = metrics["val/fid_classifier"], metrics["test/fid_classifier"]
+    print("val/test fid_classifier of the best checkpoint:", val, test)
+    assert val > 0 and test > 0 and abs(val - test) > 1e-3 * max(val, test)
+    # the reference features of each stage are cached under their own split
+    names = sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "reference_stats")
+                   .glob("*.npz"))
+    assert names == ["test", "val"]
+
+
+def test_n_reference_larger_than_a_split_is_refused_before_training(compose_cfg) -> None:
+    from genlab.errors import ConfigError
+
+    cfg = compose_cfg("experiment=dcgan_digits", *SUITE, *TINY_GAN, "metrics.n_reference=300")
+    with pytest.raises(ConfigError, match=r"metrics.n_reference.*\[2, 180\]"):
+        run(cfg)
+
+
+def _epochs_logged(run_dir: Path, key: str) -> list[int]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return sorted({int(r["epoch"]) for r in csv.DictReader(f) if r.get(key)})
+
+
+@pytest.mark.parametrize("preset,extra", [
+    ("vae_digits", ["model.iwae_samples=0", "+trainer.limit_train_batches=3"]),
+    ("dcgan_digits", [*SUITE, *TINY_GAN]),
+    ("cgan_digits", [*SUITE, *TINY_GAN]),
+    ("gan_ring8", ["+trainer.limit_train_batches=3", "data.val_size=200", "data.test_size=200"]),
+])
+def test_last_checkpoint_is_the_final_state(compose_cfg, tmp_path: Path, preset: str,
+                                            extra: list[str]) -> None:
+    """After 3 epochs with the suite every 2 (measured at epochs 1 and 2, 0-based, the last
+    always), last.ckpt holds epoch 2 and the final global step, and the best checkpoint is
+    one of the epochs that measured its metric. Rules out last.ckpt saved only with a
+    top-k save (it held epoch 1: the bug with every_n_epochs=N), and a best checkpoint
+    ranked on a stale value from an earlier epoch."""
+    cfg = compose_cfg(f"experiment={preset}", *extra, "trainer.max_epochs=3",
+                      "metrics.every_n_epochs=2" if "metrics=default" in extra else "seed=1")
+    run(cfg)
+    out = tmp_path / "run"
+    last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    record = json.loads((out / "metrics.json").read_text())
+    assert last["epoch"] == 2
+    # 3 epochs × 3 batches; a GAN batch makes a D and a G step (2 optimizer steps)
+    assert last["global_step"] == 3 * 3 * (1 if preset.startswith("vae") else 2)
+    best = Path(record["best_checkpoint"])
+    best_epoch = int(best.stem.removeprefix("best-epoch"))
+    measured = _epochs_logged(out, cfg.optimized_metric)
+    if "metrics=default" in extra:
+        assert measured == [1, 2]
+    assert best_epoch in measured
+    assert torch.load(best, weights_only=True)["epoch"] == best_epoch
