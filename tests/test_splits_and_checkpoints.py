@@ -132,3 +132,39 @@ def test_last_checkpoint_is_the_final_state(compose_cfg, tmp_path: Path, preset:
         assert measured == [1, 2]
     assert best_epoch in measured
     assert torch.load(best, weights_only=True)["epoch"] == best_epoch
+
+
+def test_val_size_beyond_the_train_split_is_one_paragraph(tmp_path: Path) -> None:
+    """data.val_size ≥ the train images: a ConfigError naming the key and the range, from
+    the data module's setup (before any training), not seeded_split's bare ValueError."""
+    from conftest import run_cli
+    from fake_datasets import write_mnist
+
+    write_mnist(tmp_path / "data", "MNIST", n_train=30, n_test=10)
+    proc = run_cli("data=mnist", "model=conv_vae", "data.val_size=40", "logger=csv",
+                   "metrics=none", "trainer.max_epochs=1", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "`data.val_size` = 40; allowed: an integer in [1, 29]" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "logs").rglob("*.ckpt"))
+
+
+def test_a_classifier_trained_on_other_data_is_refused(compose_cfg, tmp_path: Path) -> None:
+    """A cached metric classifier whose record says it was trained on other data than the
+    run's (a copied or stale cache entry) is refused, naming metrics.features."""
+    from hydra.utils import instantiate
+
+    from genlab.callbacks.sample_quality import data_key
+    from genlab.errors import ConfigError
+
+    cfg = compose_cfg("experiment=dcgan_digits", *SUITE)
+    dm = instantiate(cfg.data)
+    callback = instantiate(cfg.metrics)
+    callback.build_extractor(dm)  # trains and caches it
+    meta_path = next((tmp_path / "cache" / "classifiers").glob("*/meta.json"))
+    meta = json.loads(meta_path.read_text())
+    meta["key"]["data"]["name"] = "mnist"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"`metrics.features`.*trained on this run's data"):
+        instantiate(cfg.metrics).build_extractor(dm)
+    assert data_key(callback.data)["name"] == "digits"

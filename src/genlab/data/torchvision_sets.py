@@ -171,6 +171,12 @@ class TorchvisionDataModule(SplitDataModule):
         )
         x_train, y_train = load(True)
         x_test, y_test = load(False)
+        if self.val_size >= len(x_train):
+            raise ConfigError(
+                "data.val_size", self.val_size, f"an integer in [1, {len(x_train) - 1}]",
+                f"The validation split is held out of the {len(x_train)} train images of "
+                f"`{self.dataset}` in {self.data_dir}; leave some to train on "
+                "(e.g. data.val_size=500 for the 5,000-digit MNIST subset).")
         val, train = seeded_split(
             len(x_train), [self.val_size, len(x_train) - self.val_size], self.split_seed
         )
