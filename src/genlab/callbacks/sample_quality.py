@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import lightning as L
@@ -44,12 +45,17 @@ STAGE_SEED_OFFSET = {"val": 0, "test": 500_009}
 STAGE_SPLIT = {"val": "val", "test": "test"}  # the reference split each stage compares with
 
 
-def reference_images(datamodule: Any, split: str, n: int | None) -> torch.Tensor:
-    """The first n images (all when n is None, in split order) of `split`: (n, C, H, W)."""
+def reference_images(datamodule: Any, split: str, n: int | None,
+                     batch_size: int = 500) -> Iterator[torch.Tensor]:
+    """The first n images (all when n is None, in split order) of `split`, as batches of
+    at most `batch_size` (B, C, H, W): only one batch of images is in memory at a time, so
+    a large split (CelebA's test folder) costs its features, not its pixels."""
     datamodule.setup("test" if split == "test" else "fit")
     dataset = datamodule.splits[split]
     count = len(dataset) if n is None else n
-    return torch.stack([dataset[i][0] for i in range(count)])
+    for start in range(0, count, batch_size):
+        stop = min(start + batch_size, count)
+        yield torch.stack([dataset[i][0] for i in range(start, stop)])
 
 
 def check_reference_size(datamodule: Any, n_reference: int | None) -> None:
@@ -71,11 +77,14 @@ def check_reference_size(datamodule: Any, n_reference: int | None) -> None:
 
 
 @torch.no_grad()
-def extract(extractor: torch.nn.Module, images: torch.Tensor, batch_size: int,
-            device: torch.device) -> np.ndarray:
-    """images (N, C, H, W) in [0, 1] → features (N, D) float32, in batches."""
+def extract(extractor: torch.nn.Module, images: torch.Tensor | Iterable[torch.Tensor],
+            batch_size: int, device: torch.device) -> np.ndarray:
+    """images (N, C, H, W) in [0, 1], or an iterable of such batches → features (N, D)
+    float32, `batch_size` images per forward."""
     extractor.to(device)
-    chunks = [extractor(batch.to(device))[0].float().cpu() for batch in images.split(batch_size)]
+    batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images
+    chunks = [extractor(part.to(device))[0].float().cpu()
+              for batch in batches for part in batch.split(batch_size)]
     return torch.cat(chunks).numpy()
 
 
@@ -140,7 +149,7 @@ class SampleQuality(Callback):
                "extractor_name": extractor.name, "extractor": extractor.identity}
         device = pl_module.device
         reference = cached_features(self.cache_dir, key, lambda: extract(
-            extractor, reference_images(datamodule, split, self.n_reference),
+            extractor, reference_images(datamodule, split, self.n_reference, self.batch_size),
             self.batch_size, device))
         conditional = getattr(pl_module, "conditional", False)
         judged = extractor.accuracy(split, datamodule) if hasattr(extractor, "accuracy") else None
