@@ -3,8 +3,13 @@
 Hydra already rejects unknown config groups and keys that are not in the composed config;
 this layer checks values: types, ranges, allowed choices and near-miss key names. Rules are
 attached to a node's `_target_`, so a model or dataset brings its rules by its class path
-(add an entry to `TARGET_SCHEMAS` when you add one); targets without an entry are passed
-through to instantiation unchecked. Keys starting with `_` (Hydra's) are ignored.
+(add an entry to `TARGET_SCHEMAS` when you add one; tests/test_config_rules.py fails for a
+key that any composition of conf/ reaches without a rule). A schema is closed (a key it
+does not name is refused with a near miss) unless it holds `OPEN`: the library classes with
+many more parameters than genlab's configs set (Lightning's Trainer, ModelCheckpoint,
+loggers, strategies) check the keys genlab sets and pass the others on, where the library
+refuses a wrong one (reported as a RefusedConfigError). Keys starting with `_` (Hydra's)
+are ignored.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ class Spec:
         else:
             text = {"float": "a number", "int": "an integer", "bool": "true or false",
                     "str": "a string", "list": "a list", "dict": "a mapping",
-                    "path": "a path"}.get(self.kind, "any value")
+                    "path": "a path",
+                    "batches": "an integer count ≥ 0 or a fraction in [0.0, 1.0]",
+                    "flag_or_count": "true, false or a number of batches ≥ 0",
+                    }.get(self.kind, "any value")
             if self.min is not None and self.max is not None:
                 text += f" in [{self.min}, {self.max}]"
             elif self.min is not None:
@@ -59,6 +67,12 @@ class Spec:
             return False
         if self.kind == "float" and not math.isfinite(value):
             return False
+        if self.kind == "flag_or_count":  # Lightning's fast_dev_run: a bool or a count ≥ 0
+            return isinstance(value, bool) or (isinstance(value, int) and value >= 0)
+        if self.kind == "batches":  # Lightning's limit_*: a count ≥ 0 or a fraction in [0, 1]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return False
+            return value >= 0 and (isinstance(value, int) or value <= 1)
         if self.kind == "list" and not isinstance(value, list | tuple):
             return False
         if self.kind == "list" and self.item and not all(self.item.accepts(v) for v in value):
@@ -78,6 +92,8 @@ FLOAT_POS = Spec("float", min=1e-12)
 BOOL = Spec("bool")
 STR = Spec("str")
 ANY = Spec()
+OPEN = "*"  # a schema holding this key passes keys it does not name on to the class
+STR_OR_NULL = Spec("str", nullable=True)
 
 _SPLIT = {"name": STR, "batch_size": INT_POS, "eval_batch_size": Spec("int", min=1, nullable=True),
           "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": INT_NONNEG,
@@ -136,6 +152,7 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     },
 }
 
+ROOT_ACCELERATOR = Spec("str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu"))
 _GRID = {"every_n_epochs": INT_NONNEG, "n": INT_POS, "seed": INT_NONNEG}
 TARGET_SCHEMAS.update({
     "genlab.callbacks.images.SampleGrid": _GRID,
@@ -177,6 +194,74 @@ TARGET_SCHEMAS.update({
     },
 })
 
+_CKPT = {"dirpath": Spec("path"), "filename": STR, "monitor": STR_OR_NULL,
+         "mode": Spec("str", choices=("min", "max")), "save_top_k": Spec("int", min=-1),
+         "save_last": Spec(choices=(True, False, "link"), nullable=True),
+         "auto_insert_metric_name": BOOL, "every_n_epochs": Spec("int", min=0, nullable=True),
+         "save_weights_only": BOOL, OPEN: ANY}
+_BETA = Spec("float", 0, 0.999999)
+_SCHEDULE = {"interval": Spec("str", choices=("epoch", "step")), "frequency": INT_POS}
+TARGET_SCHEMAS.update({
+    "genlab.callbacks.checkpoints.BestCheckpoint": _CKPT,
+    "lightning.pytorch.callbacks.ModelCheckpoint": _CKPT,
+    "genlab.callbacks.checkpoints.LastCheckpoint": {"dirpath": Spec("path"), "filename": STR},
+    "genlab.callbacks.gan_plots.ClassGrid": {"every_n_epochs": INT_NONNEG, "per_class": INT_POS},
+    "genlab.callbacks.gan_plots.DiscriminatorTrace": {"every_n_epochs": INT_NONNEG},
+    "genlab.callbacks.gan_plots.ToyScatter": {"every_n_epochs": INT_NONNEG, "n": INT_POS},
+    "lightning.pytorch.callbacks.RichProgressBar": {"leave": BOOL, "refresh_rate": INT_POS},
+    "genlab.checkpointing.AtomicCheckpointIO": {},
+    "lightning.pytorch.Trainer": {
+        "default_root_dir": Spec("path"), "accelerator": ROOT_ACCELERATOR,
+        "devices": ANY,  # _check_devices
+        "num_nodes": INT_POS, "min_epochs": Spec("int", min=0, nullable=True),
+        "max_epochs": Spec("int", min=-1, nullable=True), "max_steps": Spec("int", min=-1),
+        "precision": Spec("str", choices=("32-true", "32", "64-true", "16-mixed",
+                                          "bf16-mixed", "16-true", "bf16-true")),
+        "log_every_n_steps": INT_POS, "check_val_every_n_epoch": Spec("int", min=1,
+                                                                       nullable=True),
+        "deterministic": Spec(choices=(True, False, "warn")), "enable_progress_bar": BOOL,
+        "enable_model_summary": BOOL, "benchmark": Spec("bool", nullable=True),
+        "plugins": Spec("list", nullable=True), "fast_dev_run": Spec("flag_or_count"),
+        "limit_train_batches": Spec("batches", nullable=True),
+        "limit_val_batches": Spec("batches", nullable=True),
+        "limit_test_batches": Spec("batches", nullable=True),
+        "overfit_batches": Spec("batches"),
+        "profiler": Spec("str", nullable=True, choices=("simple", "advanced", "pytorch")),
+        "strategy": ANY,  # a name or a strategy node (checked by its own schema)
+        "sync_batchnorm": BOOL, "gradient_clip_val": Spec("float", min=0, nullable=True),
+        "accumulate_grad_batches": INT_POS, "num_sanity_val_steps": Spec("int", min=-1),
+        OPEN: ANY,
+    },
+    "lightning.pytorch.strategies.DDPStrategy": {
+        "process_group_backend": Spec("str", nullable=True, choices=("gloo", "nccl", "mpi")),
+        "timeout": Spec("dict", nullable=True), "find_unused_parameters": BOOL, OPEN: ANY,
+    },
+    "datetime.timedelta": {"minutes": Spec("float", min=0), "seconds": Spec("float", min=0),
+                           "hours": Spec("float", min=0)},
+    "lightning.pytorch.loggers.CSVLogger": {"save_dir": Spec("path"), "name": STR_OR_NULL,
+                                            "version": ANY, OPEN: ANY},
+    "lightning.pytorch.loggers.TensorBoardLogger": {
+        "save_dir": Spec("path"), "name": STR_OR_NULL, "version": ANY,
+        "default_hp_metric": BOOL, OPEN: ANY},
+    "lightning.pytorch.loggers.WandbLogger": {
+        "project": STR, "name": STR_OR_NULL, "save_dir": Spec("path"), "offline": BOOL,
+        "id": STR_OR_NULL, "group": STR_OR_NULL, "tags": Spec("list", nullable=True, item=STR),
+        "job_type": STR_OR_NULL, "log_model": Spec(choices=(True, False, "all")), OPEN: ANY},
+    "torch.optim.Adam": {"lr": FLOAT_POS, "weight_decay": Spec("float", min=0),
+                         "betas": Spec("list", item=_BETA), "eps": FLOAT_POS, "amsgrad": BOOL},
+    "torch.optim.AdamW": {"lr": FLOAT_POS, "weight_decay": Spec("float", min=0),
+                          "betas": Spec("list", item=_BETA), "eps": FLOAT_POS, "amsgrad": BOOL},
+    "torch.optim.SGD": {"lr": FLOAT_POS, "weight_decay": Spec("float", min=0),
+                        "momentum": Spec("float", 0, 0.999999), "nesterov": BOOL,
+                        "dampening": Spec("float", 0, 1)},
+    "torch.optim.lr_scheduler.CosineAnnealingLR": {**_SCHEDULE, "T_max": INT_POS,
+                                                   "eta_min": Spec("float", min=0)},
+    "torch.optim.lr_scheduler.ReduceLROnPlateau": {
+        **_SCHEDULE, "mode": Spec("str", choices=("min", "max")), "monitor": STR,
+        "factor": Spec("float", 1e-6, 0.999999), "patience": INT_NONNEG,
+        "min_lr": Spec("float", min=0)},
+})
+
 # Keys outside any `_target_` node, by dotted path.
 ROOT_SPECS: dict[str, Spec] = {
     "seed": Spec("int", min=0, nullable=True),
@@ -186,7 +271,7 @@ ROOT_SPECS: dict[str, Spec] = {
     "trainer.max_steps": Spec("int", min=-1),
     "trainer.devices": ANY,  # checked by _check_devices
     "trainer.num_nodes": INT_POS,
-    "trainer.accelerator": Spec("str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
+    "trainer.accelerator": ROOT_ACCELERATOR,
     "trainer.gradient_clip_val": Spec("float", min=0, nullable=True),
     "trainer.accumulate_grad_batches": INT_POS,
     "trainer.deterministic": Spec(choices=(True, False, "warn")),
@@ -226,6 +311,8 @@ def _check_target_node(path: str, node: Mapping) -> None:
         if str(key).startswith("_"):
             continue
         spec = schema.get(key)
+        if spec is None and OPEN in schema:
+            continue
         if spec is None:
             hint = near_miss(str(key), list(schema))
             raise ConfigError(
@@ -339,7 +426,29 @@ def _check_digits_split(cfg: Mapping) -> None:
                               "below 1797 (the digits set has 1,797 images)")
 
 
-CROSS_RULES = [_check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
+def _check_selection_split(cfg: Mapping) -> None:
+    """Model selection sees validation numbers only: the checkpoint, the value a sweep
+    optimises and a plateau scheduler must never be chosen with the test split."""
+    metric = str(cfg.get("optimized_metric") or "")
+    if metric.startswith("test/"):
+        raise ConfigError("optimized_metric", metric, "a val/… (or train/…) metric, or null",
+                          "The test split is evaluated once, at the end; choosing checkpoints "
+                          f"or sweep trials on it would report a number picked with it. Use "
+                          f"`val/{metric.removeprefix('test/')}`.")
+
+
+def _check_suite_counts(cfg: Mapping) -> None:
+    suite = cfg.get("metrics") or {}
+    if not suite.get("_target_"):
+        return
+    n, k = suite.get("n_samples"), suite.get("prc_neighborhood")
+    if isinstance(n, int) and isinstance(k, int) and k >= n:
+        raise ConfigError("metrics.prc_neighborhood", k,
+                          f"an integer in [1, {n - 1}] (below metrics.n_samples = {n})")
+
+
+CROSS_RULES = [_check_selection_split, _check_suite_counts,
+               _check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
                _check_metric_is_logged, _check_digits_split]
 
 
