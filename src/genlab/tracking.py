@@ -38,6 +38,11 @@ def build_loggers(logger_cfg: Mapping[str, Any] | None, output_dir: str) -> list
         if str(cfg["_target_"]).endswith("WandbLogger"):
             cfg = wandb_mode(dict(cfg))
         logger = instantiate(cfg)
+        init = getattr(logger, "_wandb_init", None)
+        if isinstance(init, dict) and init.get("anonymous") is None:
+            # Lightning always passes anonymous=None to wandb.init, which W&B answers with
+            # "The anonymous setting has no effect"; give W&B only settings it supports
+            init.pop("anonymous", None)
         loggers.append(logger if isinstance(logger, CSVLogger) else guard(logger))
     if not any(isinstance(lg, CSVLogger) for lg in loggers):
         loggers.append(CSVLogger(save_dir=output_dir, name="csv", version=""))

@@ -8,6 +8,7 @@ so a typo is reported in well under a second.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ def run(cfg: DictConfig) -> float | None:
         import warnings
 
         warnings.filterwarnings("ignore", message="The `srun` command is available")
+    quiet_foreign_noise()
     logger_cfg = OmegaConf.create(plain.get("logger") or {})  # secrets redacted
     if is_rank_zero():  # the W&B run of this run dir, continued after a requeue or resume
         logger_cfg = wandb_run_continued(logger_cfg, output_dir)
@@ -138,6 +140,27 @@ def run(cfg: DictConfig) -> float | None:
         raise
     finish_loggers(loggers)
     return metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
+
+
+class NoAdvertisement(logging.Filter):
+    """Drops log records that advertise a product (Lightning's litlogger tip)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_foreign_noise() -> None:
+    """Filter, precisely, console output a genlab user cannot act on: Lightning's litlogger
+    advertisement (an INFO record of its rank_zero logger, twice per run) and the
+    deprecation warning Lightning's own _pytree shim raises against torch's pytree API."""
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, NoAdvertisement) for f in log.filters):
+            log.addFilter(NoAdvertisement())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            module=r"lightning\.pytorch\.utilities\._pytree")
 
 
 def build_callbacks(cfg: DictConfig) -> list:
