@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import fixed_rng, log_image_file, run_dir, save_grid
-from genlab.callbacks.images import _due
+from genlab.callbacks.images import _due, _epoch_due
 
 
 def _save_figure(trainer: L.Trainer, fig, key: str, tag: str) -> Path:
@@ -71,8 +71,9 @@ class DiscriminatorTrace(Callback):
 
 class ToyScatter(Callback):
     """For 2-D data: every N epochs, `n` generated points (fixed noise seed) and the real
-    validation points over the contour of D(x), with the mode centres when the data module
-    has `mode_centers`; saved as images/toy_scatter_*.png, logged as `toy_scatter`."""
+    validation points (under DDP gathered from all ranks) over the contour of D(x), with
+    the mode centres when the data module has `mode_centers`; saved as
+    images/toy_scatter_*.png, logged as `toy_scatter`."""
 
     def __init__(self, every_n_epochs: int = 10, n: int = 2500, seed: int = 0,
                  grid: int = 100) -> None:
@@ -92,11 +93,16 @@ class ToyScatter(Callback):
 
     @torch.no_grad()
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not (self._real and self._applies(pl_module) and _due(trainer, self.every_n_epochs)):
+        if not (self._real and self._applies(pl_module)
+                and _epoch_due(trainer, self.every_n_epochs)):
+            return
+        real = torch.cat(self._real)[: self.n]
+        if trainer.world_size > 1:  # each rank holds its share of the points (equal shares)
+            real = pl_module.all_gather(real.to(pl_module.device)).flatten(0, 1)[: self.n].cpu()
+        if not trainer.is_global_zero:
             return
         with fixed_rng(self.seed, pl_module.device):
             fake = pl_module.sample(self.n).float().cpu()
-        real = torch.cat(self._real)[: self.n]
         centers = getattr(trainer.datamodule, "mode_centers", None)
         self.plot(trainer, pl_module, real, fake, centers, f"epoch{trainer.current_epoch:03d}")
 

@@ -15,11 +15,17 @@ def _is_image_model(pl_module: L.LightningModule) -> bool:
     return len(getattr(pl_module, "data_shape", ())) == 3
 
 
-def _due(trainer: L.Trainer, every_n_epochs: int) -> bool:
-    if trainer.sanity_checking or not trainer.is_global_zero or every_n_epochs <= 0:
+def _epoch_due(trainer: L.Trainer, every_n_epochs: int) -> bool:
+    """Every N epochs and the last one (not while sanity checking), on every rank."""
+    if trainer.sanity_checking or every_n_epochs <= 0:
         return False
     last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
     return (trainer.current_epoch + 1) % every_n_epochs == 0 or last
+
+
+def _due(trainer: L.Trainer, every_n_epochs: int) -> bool:
+    """`_epoch_due` on rank 0, the one rank that writes pictures."""
+    return trainer.is_global_zero and _epoch_due(trainer, every_n_epochs)
 
 
 class SampleGrid(Callback):

@@ -21,17 +21,48 @@ Images are mapped from the data's [0, 1] to [−1, 1] inside the model (G ends i
 used as is. On data with `mode_centers` (genlab.data.toy2d) validation and test also log
 the mode-coverage metrics of genlab.metrics.mode_coverage on as many generated samples as
 the split has points (2,500 by default).
+
+Data parallel (DDP, e.g. trainer=ddp_cpu). Lightning wraps the whole module in one
+DistributedDataParallel whose reducer expects a gradient for every parameter, G's and D's,
+in every backward; each GAN backward reaches one player only, so the reducer never finishes
+("parameters that were not used in producing the loss"). The ways out, and why this one:
+  - find_unused_parameters=True (trainer-wide): each backward walks the graph and
+    all-reduces both players' buckets, the other player's as zeros: twice the gradient
+    traffic, and a cost for every model on that trainer config. Not free: on 2 gloo CPU
+    ranks, CPU time per batch +13 % (DCGAN digits), +4 % (DCGAN 32×32), +7 % (toy GAN),
+    +5 % for the VAE, which needs no such flag; wall time equal within the ±10 % noise of
+    a shared machine (medians of 4 interleaved fits each);
+  - one DDP wrapper per player (StudioGAN's way): Lightning has already wrapped the module,
+    so it would take a GAN-only strategy in the trainer config;
+  - here: each player's backward runs under the wrapper's `no_sync` (Lightning then skips
+    `prepare_for_backward` and the reducer stays idle), then ONE all-reduce of that player's
+    flattened gradients, divided by the world size, before its optimiser step. G's step
+    runs with D's parameters toggled off (`toggled_optimizer`), so it leaves no gradient in
+    D; D's gradients are zeroed before each D backward in any case. One process: no DDP
+    wrapper, nothing changes. What it gives up is DDP's overlap of bucketed all-reduces
+    with the backward, small for nets of this size. tests/test_ddp_models.py checks the
+    steps against a one-process replay and counts what is all-reduced.
+Under DDP every rank draws the noise of the whole global batch (its RNG is in step with the
+others') and keeps its own rows: ranks use different noise, and N processes at per-rank
+batch B use the noise one process draws at batch N·B. `sample` draws as in one process,
+so a sample does not depend on the rank that makes it (the metric suite deals seeded chunks
+of samples to ranks). BatchNorm statistics are per rank in training (no SyncBatchNorm on
+CPU); their running averages are broadcast from rank 0 before each validation and test
+epoch, so every rank evaluates the model the checkpoint holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import lightning as L
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from genlab.errors import ConfigError
 from genlab.metrics.mode_coverage import ModeCoverage
@@ -65,6 +96,23 @@ def non_saturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 GENERATOR_LOSSES = {"minimax": minimax_generator_loss,
                     "non_saturating": non_saturating_generator_loss}
 CONDITIONINGS = ("concat", "projection")
+
+
+def average_gradients(params: Sequence[nn.Parameter], group: dist.ProcessGroup | None = None,
+                      ) -> None:
+    """Replace each gradient by its mean over the ranks of `group`, in one all-reduce of
+    the flattened gradients (a missing gradient counts as zeros, so that every rank sends
+    the same layout)."""
+    world = dist.get_world_size(group)
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, group=group)  # a sum: gloo has no ReduceOp.AVG
+    flat /= world
+    for grad, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        grad.copy_(mean.view_as(grad))
 
 
 class GAN(L.LightningModule):
@@ -153,7 +201,12 @@ class GAN(L.LightningModule):
         return self.discriminator(x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:]))
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.hparams.latent_dim, device=self.device)
+        """Noise (n, latent_dim) for this rank's n examples of a training or evaluation
+        batch: rows rank·n … (rank+1)·n of the global batch's noise (see DDP above)."""
+        trainer = self._trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        z = torch.randn(world * n, self.hparams.latent_dim, device=self.device)
+        return z[rank * n : (rank + 1) * n]
 
     def _labels(self, y: torch.Tensor) -> torch.Tensor | None:
         return y if self.conditional else None
@@ -173,8 +226,9 @@ class GAN(L.LightningModule):
         return self.to_data(self._g(z.to(self.device), labels))
 
     def sample(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """n samples (n, *data_shape): images in [0, 1], or raw points."""
-        return self.generate(self._noise(n), labels)
+        """n samples (n, *data_shape): images in [0, 1], or raw points; the same on every
+        rank for the same RNG state."""
+        return self.generate(torch.randn(n, self.hparams.latent_dim, device=self.device), labels)
 
     @torch.no_grad()
     def discriminator_prob(self, x: torch.Tensor,
@@ -201,22 +255,39 @@ class GAN(L.LightningModule):
             real_logits, fake_logits = self._d(x, y), self._d(fake, y)
             d_loss = discriminator_loss(real_logits, fake_logits,
                                         1.0 - self.hparams.label_smoothing)
-            opt_d.zero_grad()
-            self.manual_backward(d_loss)
-            opt_d.step()
+            self._player_step(opt_d, d_loss)
         logs = {"train/d_loss": d_loss, "train/d_real": torch.sigmoid(real_logits).mean(),
                 "train/d_fake": torch.sigmoid(fake_logits).mean()}
         if (batch_idx + 1) % self.hparams.d_steps == 0:
             with self.toggled_optimizer(opt_g):  # G follows its objective
                 g_loss = GENERATOR_LOSSES[self.hparams.objective](
                     self._d(self._g(self._noise(len(x)), y), y))
-                opt_g.zero_grad()
-                self.manual_backward(g_loss)
-                opt_g.step()
+                self._player_step(opt_g, g_loss)
             logs["train/g_loss"] = g_loss
         if logs_this_step(self):
             self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True,
                           on_epoch=False, batch_size=len(x))
+
+    def _player_step(self, opt, loss: torch.Tensor) -> None:
+        """zero_grad, backward, step of one player; under DDP its gradients are averaged
+        over the ranks by exactly one all-reduce between backward and step."""
+        ddp = self.trainer.strategy.model
+        ddp = ddp if isinstance(ddp, DistributedDataParallel) else None
+        opt.zero_grad()
+        with ddp.no_sync() if ddp is not None else contextlib.nullcontext():
+            self.manual_backward(loss)
+        if ddp is not None:
+            average_gradients([p for group in opt.param_groups for p in group["params"]],
+                              ddp.process_group)
+        opt.step()
+
+    def _broadcast_buffers(self) -> None:
+        """Every rank takes rank 0's buffers (BatchNorm running statistics): Lightning's
+        DDP forward broadcasts them only under automatic optimisation."""
+        if self._trainer is None or self.trainer.world_size == 1 or not dist.is_initialized():
+            return
+        for buffer in self.buffers():
+            dist.broadcast(buffer, src=0)
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         x, y = batch[0], self._labels(batch[1])
@@ -235,6 +306,12 @@ class GAN(L.LightningModule):
         values = self.coverage[stage].compute()  # already summed across ranks
         self.coverage[stage].reset()
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()})
+
+    def on_validation_epoch_start(self) -> None:
+        self._broadcast_buffers()
+
+    def on_test_epoch_start(self) -> None:
+        self._broadcast_buffers()
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
