@@ -41,14 +41,16 @@ def test_metric_classifier_reads_real_mnist_at_28_and_32(tmp_path: Path) -> None
 
 
 def test_short_cgan_on_real_mnist_makes_the_asked_for_digits(tmp_path: Path) -> None:
-    """Two epochs of the cgan_mnist preset (smaller nets): the test suite's class_acc (the
-    share of samples the classifier reads as the digit they were asked for) is far above
-    chance (0.1), and the judge's own accuracy is logged next to it. Rules out a cGAN that
-    ignores its labels and a judge that cannot read MNIST."""
-    proc = run_cli("experiment=cgan_mnist", *DATA, "trainer.max_epochs=2", "run_id=cgan",
-                   "model.generator.base_channels=32", "model.discriminator.base_channels=32",
-                   "metrics.n_samples=1000", "metrics.features.max_epochs=3",
-                   "callbacks=checkpoint", cwd=tmp_path, timeout=1200)
+    """The first 10 of cgan_mnist's 25 epochs (the preset's nets and batch; ~10 min on 2
+    cores): the test suite's class_acc (the share of samples the judge reads as the digit
+    they were asked for) is far above chance (0.1), and the judge's own accuracy is logged
+    next to it. Measured: the full preset's val class_acc at epoch 10 is 0.72 (0.97 at 25).
+    Smaller nets or fewer epochs are not enough to test this: base width 16 for 8 epochs
+    or width 32 for 2 epochs stay at 0.12-0.18. Rules out a cGAN that ignores its labels
+    and a judge that cannot read MNIST."""
+    proc = run_cli("experiment=cgan_mnist", *DATA, "trainer.max_epochs=10", "run_id=cgan",
+                   "metrics.n_samples=1000", "callbacks=checkpoint", cwd=tmp_path,
+                   timeout=2400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = _metrics(tmp_path, "cgan")
     print({k: v for k, v in metrics.items() if "class" in k or "fid" in k})
