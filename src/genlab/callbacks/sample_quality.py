@@ -82,7 +82,7 @@ def extract(extractor: torch.nn.Module, images: torch.Tensor | Iterable[torch.Te
     """images (N, C, H, W) in [0, 1], or an iterable of such batches → features (N, D)
     float32, `batch_size` images per forward."""
     extractor.to(device)
-    batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images
+    batches = [images] if isinstance(images, torch.Tensor) else images
     chunks = [extractor(part.to(device))[0].float().cpu()
               for batch in batches for part in batch.split(batch_size)]
     return torch.cat(chunks).numpy()

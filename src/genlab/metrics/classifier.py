@@ -52,6 +52,22 @@ def _build(model: dict, datamodule: Any) -> nn.Module:
                        num_classes=datamodule.num_classes, _recursive_=False, _convert_="all")
 
 
+def _replace_atomically(path: Path, write: Any) -> None:
+    """write(tmp) to a process-private file beside `path`, then rename it into place: a
+    kill mid-write leaves the old file or none, never half of one."""
+    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_meta(entry: Path, info: dict) -> None:
+    _replace_atomically(entry / "meta.json",
+                        lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
+
+
 def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: int,
                      seed: int, out_dir: Path) -> dict[str, float]:
     """Fit the classifier on the train split, keep the epoch with the best validation
@@ -78,9 +94,7 @@ def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: 
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
         net.load_state_dict(state["state_dict"])
     seconds = time.perf_counter() - start
-    tmp = out_dir / f"classifier.pt.tmp.{os.getpid()}"
-    torch.save(net.state_dict(), tmp)
-    os.replace(tmp, out_dir / "classifier.pt")
+    _replace_atomically(out_dir / "classifier.pt", lambda tmp: torch.save(net.state_dict(), tmp))
     shutil.rmtree(work, ignore_errors=True)
     epoch = int(state.get("epoch", -1))
     return {"val_acc": float(best.best_model_score), "best_epoch": epoch,
@@ -107,9 +121,7 @@ class ClassifierFeatures(nn.Module):
         with file_lock(entry / "train.lock"):
             if not (entry / "meta.json").exists() or not (entry / "classifier.pt").exists():
                 accuracy = train_classifier(model, datamodule, max_epochs, batch_size, seed, entry)
-                tmp = entry / f"meta.json.tmp.{os.getpid()}"
-                tmp.write_text(json.dumps({"key": key, **accuracy}, indent=2))
-                os.replace(tmp, entry / "meta.json")
+                _write_meta(entry, {"key": key, **accuracy})
         self.info = json.loads((entry / "meta.json").read_text())
         trained_on = self.info.get("key", {}).get("data")
         if trained_on != json.loads(json.dumps(data_key)):
@@ -138,9 +150,7 @@ class ClassifierFeatures(nn.Module):
                 info = json.loads((self.entry / "meta.json").read_text())
                 if key not in info:
                     info[key] = self._accuracy_on(datamodule.splits[split])
-                    tmp = self.entry / f"meta.json.tmp.{os.getpid()}"
-                    tmp.write_text(json.dumps(info, indent=2))
-                    os.replace(tmp, self.entry / "meta.json")
+                    _write_meta(self.entry, info)
             self.info = info
             self._check_floor(split)
         return float(self.info[key])
