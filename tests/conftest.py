@@ -80,3 +80,14 @@ def run_cli(*args: str, cwd: Path, module: str = "genlab.train", timeout: float 
 
 def run_dirs(root: Path, task: str = "train") -> list[Path]:
     return sorted((root / "logs" / task / "runs").iterdir())
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny MLPs run fastest on one thread (two threads on a busy 2-core box crawl)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

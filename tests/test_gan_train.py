@@ -14,15 +14,6 @@ from genlab.train import run
 from wandb_records import history, offline_run_dir, records
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny MLPs run fastest on one thread (two threads on a busy 2-core box crawl)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("preset", ["gan_ring8", "gan_grid25", "dcgan_digits", "cgan_digits"])
 def test_fast_dev_run(compose_cfg, tmp_path: Path, preset: str, one_thread) -> None:
     # image presets choose their best checkpoint on the metric suite's FID: keep it on, tiny

@@ -4,8 +4,6 @@ and a run killed with SIGKILL that `resume=auto` finishes exactly like a twin.""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +12,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from cluster_runs import TINY_RUN, final_metrics
+from cluster_runs import TINY_RUN, final_metrics, twin_then_killed_and_resumed
 from genlab.checkpointing import AtomicCheckpointIO
 from genlab.errors import ConfigError
 from genlab.resume import last_checkpoint, resume_checkpoint, wandb_run_continued
@@ -77,26 +75,6 @@ def _cli(*args: str, cwd: Path) -> list[str]:
 @pytest.mark.slow
 def test_sigkill_then_resume_auto_matches_an_uninterrupted_twin(tmp_path: Path) -> None:
     env = {**os.environ, "GENLAB_ROOT": str(tmp_path), "WANDB_MODE": "offline"}
-    common = ["trainer.max_epochs=6"]
-    runs = tmp_path / "logs" / "train" / "runs"
-    twin = subprocess.run(_cli(*common, "run_id=twin", cwd=tmp_path), cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert twin.returncode == 0, twin.stderr[-3000:]
-
-    cmd = _cli(*common, "run_id=killed", "resume=auto", cwd=tmp_path)
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    last = runs / "killed" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 600
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    killed_at = torch.load(last, weights_only=True)["epoch"]
-    assert killed_at < 5 and not (runs / "killed" / "metrics.json").exists()
-
-    resumed = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=900)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert final_metrics(runs / "killed") == final_metrics(runs / "twin")
+    twin, killed = twin_then_killed_and_resumed(
+        lambda *args: _cli("trainer.max_epochs=6", *args, cwd=tmp_path), tmp_path, env)
+    assert final_metrics(killed) == final_metrics(twin)

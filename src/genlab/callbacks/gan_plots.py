@@ -1,6 +1,6 @@
-"""GAN pictures: D(x) and D(G(z)) over training, generated vs real 2-D points over the
-discriminator's output, and a class-conditional grid (one row per class). Each callback
-skips models without the methods it needs."""
+"""GAN pictures: D(x) and D(G(z)) over training, the JSD lower bound against the true JSD,
+generated vs real 2-D points over the discriminator's output, and a class-conditional grid
+(one row per class). Each callback skips models without the methods it needs."""
 
 from __future__ import annotations
 
@@ -129,6 +129,57 @@ class ToyScatter(Callback):
         ax.set(aspect="equal", title=f"Real vs generated, step {trainer.global_step}")
         ax.legend(loc="upper right", fontsize=7)
         return _save_figure(trainer, fig, "toy_scatter", tag)
+
+
+class JSDTrace(Callback):
+    """After each validation (not the sanity check): the lower bound
+    `val/jsd_lower_bound` = (V(D, G) + log 4) / 2 and, on 2-D mixtures, the binned true JSD
+    `val/jsd` (genlab/metrics/jsd.py), over epochs with log 2 (disjoint supports), and
+    below them `val/d_real` = D(x), `val/d_fake` = D(G(z)) with 1/2 (the optimum); every
+    N epochs and at the end of fit, saved as images/jsd_*.png and logged as `jsd`."""
+
+    KEYS = ("val/jsd_lower_bound", "val/jsd", "val/d_real", "val/d_fake")
+
+    def __init__(self, every_n_epochs: int = 10) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.epochs: list[int] = []
+        self.values: dict[str, list[float]] = {k: [] for k in self.KEYS}
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        if (trainer.sanity_checking or not trainer.is_global_zero
+                or "val/jsd_lower_bound" not in metrics):
+            return
+        self.epochs.append(trainer.current_epoch)
+        for key in self.KEYS:
+            self.values[key].append(float(metrics[key]) if key in metrics else float("nan"))
+        if _epoch_due(trainer, self.every_n_epochs):
+            self.plot(trainer, f"epoch{trainer.current_epoch:03d}")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.epochs and trainer.is_global_zero:
+            self.plot(trainer, "final")
+
+    def plot(self, trainer: L.Trainer, tag: str) -> Path:
+        import math
+
+        plt = _pyplot()
+        v = self.values
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5.5), dpi=100, sharex=True)
+        top.plot(self.epochs, v["val/jsd_lower_bound"], "o-", ms=3,
+                 label="lower bound (V(D, G) + log 4) / 2")
+        if any(x == x for x in v["val/jsd"]):  # not all NaN: data with a known density
+            top.plot(self.epochs, v["val/jsd"], "s-", ms=3,
+                     label="JSD(data ‖ G), binned at σ (true density)")
+        top.axhline(math.log(2), color="k", ls=":", lw=0.8, label="log 2 (disjoint)")
+        top.set(ylabel="nats", title="Jensen–Shannon divergence on the validation split")
+        top.legend(loc="best", fontsize=7)
+        bottom.plot(self.epochs, v["val/d_real"], "o-", ms=3, label="D(x), real")
+        bottom.plot(self.epochs, v["val/d_fake"], "o-", ms=3, label="D(G(z)), generated")
+        bottom.axhline(0.5, color="k", ls="--", lw=0.8, label="optimum 1/2")
+        bottom.set(xlabel="epoch", ylabel="mean D", ylim=(0, 1))
+        bottom.legend(loc="best", fontsize=7)
+        return _save_figure(trainer, fig, "jsd", tag)
 
 
 def class_grid_inputs(pl_module: L.LightningModule, per_class: int

@@ -63,10 +63,12 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genlab.errors import ConfigError
+from genlab.metrics.jsd import MixtureJSD, jsd_lower_bound
 from genlab.metrics.mode_coverage import ModeCoverage
-from genlab.models.optim import build_optimizer
+from genlab.models.optim import build_optimizer, build_scheduler
 from genlab.models.step_logging import logs_this_step
 from genlab.nets.conditioning import (
     ConcatDiscriminator,
@@ -91,6 +93,13 @@ def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 def non_saturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """−E[log D(G(z))], which G minimises."""
     return -F.logsigmoid(fake_logits).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E‖∇_x logit(x)‖² over D's real inputs (a pack counts as one input); `real` must
+    require grad. Differentiable (create_graph), so D's step descends it."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.pow(2).sum() / len(real_logits)
 
 
 GENERATOR_LOSSES = {"minimax": minimax_generator_loss,
@@ -135,6 +144,10 @@ class GAN(L.LightningModule):
         fixed_noise_seed: int = 0,
         num_classes: int = 0,
         name: str = "gan",
+        ema_decay: float | None = None,
+        r1_gamma: float = 0.0,
+        scheduler: dict | None = None,
+        jsd_samples: int = 20_000,
     ) -> None:
         super().__init__()
         if objective not in GENERATOR_LOSSES:
@@ -149,15 +162,29 @@ class GAN(L.LightningModule):
             )
         if conditional and pack > 1:
             raise ConfigError("model.pack", pack, "1 for conditional models")
+        if scheduler and "ReduceLROnPlateau" in str(scheduler.get("_target_", "")):
+            raise ConfigError("model.scheduler", scheduler["_target_"],
+                              "a scheduler stepped without a metric (e.g. model/scheduler="
+                              "cosine): the GAN steps its players' schedulers itself")
+        if ema_decay is not None and not 0 < ema_decay < 1:
+            raise ConfigError("model.ema_decay", ema_decay, "null (off) or a number in (0, 1)")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.data_shape = tuple(data_shape)
         self.conditional, self.num_classes = conditional, num_classes
         self.generator, self.discriminator = self._build_nets()
+        # the generator EMA (torch's AveragedModel; BatchNorm buffers averaged too): what
+        # `sample`, `generate`, the metric suite and evaluation use; both are checkpointed
+        self.generator_ema: AveragedModel | None = None
+        if ema_decay is not None:
+            self.generator_ema = AveragedModel(self.generator, use_buffers=True,
+                                               multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+            self.generator_ema.requires_grad_(False)
         noise = torch.randn(fixed_noise_size, latent_dim,
                             generator=torch.Generator().manual_seed(fixed_noise_seed))
         self.register_buffer("fixed_noise", noise)
         self.coverage: nn.ModuleDict | None = None
+        self.mixture_jsd: MixtureJSD | None = None
 
     def _build_nets(self) -> tuple[nn.Module, nn.Module]:
         hp = self.hparams
@@ -190,8 +217,11 @@ class GAN(L.LightningModule):
         return ((x + 1) / 2).clamp(0, 1) if self.is_image_model else x
 
     # --- the two players -------------------------------------------------------------------
-    def _g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return self.generator(z, y) if self.conditional else self.generator(z)
+    def _g(self, z: torch.Tensor, y: torch.Tensor | None, sampler: bool = False) -> torch.Tensor:
+        """G(z[, y]); `sampler`: the generator that samples (the EMA when there is one)."""
+        g = self.generator_ema.module if sampler and self.generator_ema is not None \
+            else self.generator
+        return g(z, y) if self.conditional else g(z)
 
     def _d(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         if self.conditional:
@@ -223,7 +253,7 @@ class GAN(L.LightningModule):
         through the classes) → samples (n, *data_shape) in data space."""
         if labels is None:
             labels = self.default_labels(len(z))
-        return self.to_data(self._g(z.to(self.device), labels))
+        return self.to_data(self._g(z.to(self.device), labels, sampler=True))
 
     def sample(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         """n samples (n, *data_shape): images in [0, 1], or raw points; the same on every
@@ -245,32 +275,42 @@ class GAN(L.LightningModule):
         if centers is not None and self.coverage is None:
             self.coverage = nn.ModuleDict(
                 {s: ModeCoverage(centers, dm.mode_std) for s in ("val", "test")})
+            self.mixture_jsd = MixtureJSD(centers, dm.mode_std)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         x, y = self.to_model(batch[0]), self._labels(batch[1])
+        gamma = self.hparams.r1_gamma
         with self.toggled_optimizer(opt_d):  # D ascends V(D, G)
             with torch.no_grad():
                 fake = self._g(self._noise(len(x)), y)
+            if gamma > 0:
+                x = x.detach().requires_grad_(True)
             real_logits, fake_logits = self._d(x, y), self._d(fake, y)
             d_loss = discriminator_loss(real_logits, fake_logits,
                                         1.0 - self.hparams.label_smoothing)
-            self._player_step(opt_d, d_loss)
-        logs = {"train/d_loss": d_loss, "train/d_real": torch.sigmoid(real_logits).mean(),
-                "train/d_fake": torch.sigmoid(fake_logits).mean()}
+            logs = {"train/d_loss": d_loss, "train/d_real": torch.sigmoid(real_logits).mean(),
+                    "train/d_fake": torch.sigmoid(fake_logits).mean()}
+            if gamma > 0:  # R1 (Mescheder et al. 2018): γ/2 · E‖∇ D-logit(real input)‖²
+                logs["train/r1"] = r1_penalty(real_logits, x)
+                d_loss = d_loss + gamma / 2 * logs["train/r1"]
+            self._player_step(opt_d, d_loss, "d")
         if (batch_idx + 1) % self.hparams.d_steps == 0:
             with self.toggled_optimizer(opt_g):  # G follows its objective
                 g_loss = GENERATOR_LOSSES[self.hparams.objective](
                     self._d(self._g(self._noise(len(x)), y), y))
-                self._player_step(opt_g, g_loss)
+                self._player_step(opt_g, g_loss, "g")
+            if self.generator_ema is not None:
+                self.generator_ema.update_parameters(self.generator)
             logs["train/g_loss"] = g_loss
         if logs_this_step(self):
             self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True,
                           on_epoch=False, batch_size=len(x))
 
-    def _player_step(self, opt, loss: torch.Tensor) -> None:
-        """zero_grad, backward, step of one player; under DDP its gradients are averaged
-        over the ranks by exactly one all-reduce between backward and step."""
+    def _player_step(self, opt, loss: torch.Tensor, player: str) -> None:
+        """zero_grad, backward, step of one player (then its scheduler, when it steps per
+        optimizer step); under DDP its gradients are averaged over the ranks by exactly one
+        all-reduce between backward and step."""
         ddp = self.trainer.strategy.model
         ddp = ddp if isinstance(ddp, DistributedDataParallel) else None
         opt.zero_grad()
@@ -280,6 +320,20 @@ class GAN(L.LightningModule):
             average_gradients([p for group in opt.param_groups for p in group["params"]],
                               ddp.process_group)
         opt.step()
+        sched = self._schedulers().get(player)
+        if sched is not None and self.hparams.scheduler.get("interval", "epoch") == "step":
+            sched.step()
+
+    def _schedulers(self) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        """{"g": ..., "d": ...} when `scheduler` is set (one per player, same settings)."""
+        if not self.hparams.scheduler:
+            return {}
+        return dict(zip("gd", self.lr_schedulers(), strict=True))
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.scheduler and self.hparams.scheduler.get("interval", "epoch") == "epoch":
+            for sched in self._schedulers().values():
+                sched.step()
 
     def _broadcast_buffers(self) -> None:
         """Every rank takes rank 0's buffers (BatchNorm running statistics): Lightning's
@@ -291,10 +345,14 @@ class GAN(L.LightningModule):
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         x, y = batch[0], self._labels(batch[1])
-        fake = self._g(self._noise(len(x)), y)
+        fake = self._g(self._noise(len(x)), y, sampler=True)
+        real_logits, fake_logits = self._d(self.to_model(x), y), self._d(fake, y)
         self.log_dict(
-            {f"{stage}/d_real": torch.sigmoid(self._d(self.to_model(x), y)).mean(),
-             f"{stage}/d_fake": torch.sigmoid(self._d(fake, y)).mean()},
+            {f"{stage}/d_real": torch.sigmoid(real_logits).mean(),
+             f"{stage}/d_fake": torch.sigmoid(fake_logits).mean(),
+             # linear in the two means, so the epoch's batch-size-weighted mean is the bound
+             # over the whole split
+             f"{stage}/jsd_lower_bound": jsd_lower_bound(real_logits, fake_logits)},
             on_epoch=True, sync_dist=True, batch_size=len(x),
         )
         if self.coverage is not None:
@@ -305,7 +363,17 @@ class GAN(L.LightningModule):
             return
         values = self.coverage[stage].compute()  # already summed across ranks
         self.coverage[stage].reset()
+        values["jsd"] = self._mixture_jsd(stage)
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()})
+
+    def _mixture_jsd(self, stage: str) -> torch.Tensor:
+        """JSD(mixture ‖ generator) on `jsd_samples` points drawn with a fixed seed per
+        stage (the same on every rank, so no sync; resumed runs draw the same points)."""
+        offset = {"val": 1, "test": 2}[stage]
+        gen = torch.Generator().manual_seed(self.hparams.fixed_noise_seed + offset)
+        z = torch.randn(self.hparams.jsd_samples, self.hparams.latent_dim, generator=gen)
+        points = torch.cat([self.generate(chunk) for chunk in z.split(8192)])
+        return torch.tensor(self.mixture_jsd(points), device=self.device)
 
     def on_validation_epoch_start(self) -> None:
         self._broadcast_buffers()
@@ -326,6 +394,11 @@ class GAN(L.LightningModule):
         self._log_coverage("test")
 
     def configure_optimizers(self):
-        """[opt_g, opt_d]: `self.optimizers()` returns them in this order."""
-        return [build_optimizer(self.generator.parameters(), self.hparams.optimizer_g),
+        """[opt_g, opt_d] (and one scheduler each when `scheduler` is set):
+        `self.optimizers()` returns them in this order. Manual optimisation: the schedulers
+        are stepped here, per player step or per epoch, by their `interval`."""
+        opts = [build_optimizer(self.generator.parameters(), self.hparams.optimizer_g),
                 build_optimizer(self.discriminator.parameters(), self.hparams.optimizer_d)]
+        if not self.hparams.scheduler:
+            return opts
+        return opts, [build_scheduler(opt, self.hparams.scheduler) for opt in opts]
