@@ -16,6 +16,19 @@ makes one G step, so there are `d_steps` D steps (each on a fresh real batch) pe
 generated, concatenated along the channel/feature axis (a batch of B gives B // m logits),
 which penalises a generator that lacks diversity; unconditional models only.
 
+Options of modern GAN code: `ema_decay` keeps an exponential moving average of G's weights
+(torch's AveragedModel, BatchNorm buffers averaged too, updated after every G step) that
+`sample`, `generate`, evaluation and the metric suite use — both G and its EMA are in the
+checkpoint; `r1_gamma` adds the R1 penalty γ/2 · E‖∇_x D(x)‖² on real inputs to D's loss
+(Mescheder et al. 2018); `scheduler` gives each player the same kind of lr scheduler,
+stepped here (manual optimisation) per epoch or per that player's step by its `interval`.
+
+Diagnostics of the seed theory (genlab/metrics/jsd.py): validation and test log
+`jsd_lower_bound` = (V(D, G) + log 4) / 2 from the current D on the split's real points and
+as many generated ones, a lower bound on JSD(p_data ‖ p_g) for any D, and on 2-D mixtures
+with known density also `jsd`, the binned true JSD against the exact mixture on
+`jsd_samples` generated points.
+
 Images are mapped from the data's [0, 1] to [−1, 1] inside the model (G ends in tanh);
 `sample` and `generate` return data-space values again. Vector data (2-D toy points) is
 used as is. On data with `mode_centers` (genlab.data.toy2d) validation and test also log
