@@ -59,6 +59,14 @@ BAD_CONFIGS = [
     (["optimized_mode=min"], "optimized_mode"),
     (["model=dcgan", "metrics=none"], "optimized_metric"),
     (["data.val_size=1000", "data.test_size=900"], "data.val_size + data.test_size"),
+    (["data.val_size=1"], "data.val_size"),  # the suite's FID/KID need 2 val images
+    (["model=cgan", "callbacks=gan", "callbacks.class_grid.per_class=65"],
+     "callbacks.class_grid.per_class"),
+    # root keys; task_name and run_id name Hydra's run dir: checked before Hydra makes it
+    (["seed=4294967296"], "seed"),
+    (["train=maybe"], "train"),
+    (["task_name=x/y"], "task_name"),
+    (["run_id=a/b"], "run_id"),
 ]
 
 

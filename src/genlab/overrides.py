@@ -14,14 +14,15 @@ from collections.abc import Sequence
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from genlab.config import config_dir
 from genlab.errors import ConfigError
 from genlab.paths import ensure_writable
-from genlab.schema import near_miss
+from genlab.schema import HYDRA_READS, near_miss, validate_root_keys
 
 CONFIG_NAME = "train"  # genlab-train's; genlab-eval/-sample/-fetch pass their own
+_ABSENT = object()
 
 
 def checkable(args: Sequence[str]) -> list[str] | None:
@@ -57,17 +58,22 @@ def _node_keys(cfg: DictConfig, dotted_parent: str) -> list[str]:
 
 def _unknown_key(key: str, value: str, others: list[str], config_name: str) -> ConfigError:
     parent, _, leaf = key.rpartition(".")
+    # the keys that exist with the command line's group choices (`metrics=none`), whatever
+    # other key overrides it has: those may fail to compose for the same reason
+    groups = [o for o in others if "." not in o.split("=", 1)[0]]
     try:
-        base = _compose(others, config_name)
+        base = _compose(groups, config_name)
     except Exception:
         base = _compose([], config_name)
     keys = _node_keys(base, parent)
     if not parent and config_name == CONFIG_NAME:  # or a mistyped group of train.yaml's
         keys += [p.name for p in config_dir().iterdir() if p.is_dir()]
     where = f"under `{parent}`" if parent else "at the top level"
-    hint = near_miss(leaf, keys) or (
+    hint = near_miss(leaf, [k for k in keys if k != leaf]) or (
         f"Use `+{key}={value}` to add a new key." if keys else "")
-    return ConfigError(key, value, f"existing keys {where}: {', '.join(sorted(set(keys)))}", hint)
+    allowed = (f"existing keys {where}: {', '.join(sorted(set(keys)))}" if keys else
+               f"no key: nothing exists {where} with {' '.join(groups) or 'the defaults'}")
+    return ConfigError(key, value, allowed, hint)
 
 
 def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
@@ -97,6 +103,9 @@ def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
         bad = next(o for o in overrides if o.split("=", 1)[0].lstrip("+~") == key)
         others = [o for o in overrides if o is not bad]
         raise _unknown_key(key, bad.split("=", 1)[-1], others, config_name) from None
-    # Hydra creates the run directory before genlab's code runs: prove the locations first
+    # Hydra creates the run directory (named by these keys) before genlab's code runs:
+    # check them and prove the locations first
+    validate_root_keys({key: OmegaConf.select(cfg, key) for key in HYDRA_READS
+                        if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT})
     ensure_writable(cfg.paths.log_dir, "paths.log_dir")
     ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")

@@ -41,6 +41,7 @@ class Spec:
             text = {"float": "a number", "int": "an integer", "bool": "true or false",
                     "str": "a string", "list": "a list", "dict": "a mapping",
                     "path": "a path",
+                    "name": "a name (text or a number, no `/`)",
                     "batches": "an integer count ≥ 0 or a fraction in [0.0, 1.0]",
                     "flag_or_count": "true, false or a number of batches ≥ 0",
                     }.get(self.kind, "any value")
@@ -65,6 +66,9 @@ class Spec:
             return False
         if self.kind in ("str", "path") and not isinstance(value, str):
             return False
+        if self.kind == "name":  # a directory or run name: Hydra reads `run_id=7` as 7
+            return (isinstance(value, str | int) and not isinstance(value, bool)
+                    and "/" not in str(value))
         if self.kind == "float" and not math.isfinite(value):
             return False
         if self.kind == "flag_or_count":  # Lightning's fast_dev_run: a bool or a count ≥ 0
@@ -94,9 +98,13 @@ STR = Spec("str")
 ANY = Spec()
 OPEN = "*"  # a schema holding this key passes keys it does not name on to the class
 STR_OR_NULL = Spec("str", nullable=True)
+# seeds go to Lightning's seed_everything (numpy's range) and torch.Generator.manual_seed;
+# the metric suite derives its per-chunk seeds as seed * 1,000,003 + offset, which stays in
+# torch's 64-bit range for every seed in this one
+SEED = Spec("int", 0, 2**32 - 1)
 
 _SPLIT = {"name": STR, "batch_size": INT_POS, "eval_batch_size": Spec("int", min=1, nullable=True),
-          "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": INT_NONNEG,
+          "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": SEED,
           "in_memory": BOOL}
 _NET = {"hidden_dims": Spec("list", item=INT_POS), "channels": Spec("list", item=INT_POS)}
 
@@ -134,7 +142,7 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
         "objective": Spec("str", choices=("minimax", "non_saturating")), "d_steps": INT_POS,
         "label_smoothing": Spec("float", 0, 0.5), "conditional": BOOL,
         "conditioning": Spec("str", choices=("concat", "projection")), "embed_dim": INT_POS,
-        "pack": INT_POS, "fixed_noise_size": INT_POS, "fixed_noise_seed": INT_NONNEG,
+        "pack": INT_POS, "fixed_noise_size": INT_POS, "fixed_noise_seed": SEED,
         "generator": Spec("dict"), "discriminator": Spec("dict"),
         "optimizer_g": Spec("dict"), "optimizer_d": Spec("dict"),
         "ema_decay": Spec("float", 1e-6, 0.999999, nullable=True),
@@ -156,7 +164,11 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
 }
 
 ROOT_ACCELERATOR = Spec("str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu"))
-_GRID = {"every_n_epochs": INT_NONNEG, "n": INT_POS, "seed": INT_NONNEG}
+# float32 weights, or autocast around them: the models draw their noise, and the metric
+# suite's extractors read images, in float32 ("64-true", "16-true" and "bf16-true" cast
+# the weights and fail at the first sample grid with a dtype mismatch)
+PRECISION = Spec("str", choices=("32-true", "32", "16-mixed", "bf16-mixed"))
+_GRID = {"every_n_epochs": INT_NONNEG, "n": INT_POS, "seed": SEED}
 TARGET_SCHEMAS.update({
     "genlab.callbacks.images.SampleGrid": _GRID,
     "genlab.callbacks.images.ReconstructionGrid": _GRID,
@@ -167,13 +179,13 @@ TARGET_SCHEMAS.update({
         "features": Spec("dict"), "data": Spec("dict"), "cache_dir": Spec("path"),
         "every_n_epochs": INT_NONNEG, "n_samples": Spec("int", min=2),
         "n_reference": Spec("int", min=2, nullable=True), "batch_size": INT_POS,
-        "seed": INT_NONNEG, "kid_subsets": INT_POS, "kid_subset_size": Spec("int", min=2),
+        "seed": SEED, "kid_subsets": INT_POS, "kid_subset_size": Spec("int", min=2),
         "is_splits": INT_POS, "prc_neighborhood": INT_POS,
     },
     "genlab.metrics.classifier.ClassifierFeatures": {
         "name": Spec("str", choices=("classifier",)), "model": Spec("dict"),
         "cache_dir": Spec("path"), "max_epochs": INT_POS, "batch_size": INT_POS,
-        "seed": INT_NONNEG, "min_accuracy": Spec("float", 0, 1),
+        "seed": SEED, "min_accuracy": Spec("float", 0, 1),
     },
     "genlab.models.classifier.Classifier": {
         "name": STR, "net": Spec("dict"), "optimizer": Spec("dict"),
@@ -219,8 +231,7 @@ TARGET_SCHEMAS.update({
         "devices": ANY,  # _check_devices
         "num_nodes": INT_POS, "min_epochs": Spec("int", min=0, nullable=True),
         "max_epochs": Spec("int", min=-1, nullable=True), "max_steps": Spec("int", min=-1),
-        "precision": Spec("str", choices=("32-true", "32", "64-true", "16-mixed",
-                                          "bf16-mixed", "16-true", "bf16-true")),
+        "precision": PRECISION,
         "log_every_n_steps": INT_POS, "check_val_every_n_epoch": Spec("int", min=1,
                                                                        nullable=True),
         "deterministic": Spec(choices=(True, False, "warn")), "enable_progress_bar": BOOL,
@@ -268,7 +279,7 @@ TARGET_SCHEMAS.update({
 
 # Keys outside any `_target_` node, by dotted path.
 ROOT_SPECS: dict[str, Spec] = {
-    "seed": Spec("int", min=0, nullable=True),
+    "seed": Spec("int", 0, 2**32 - 1, nullable=True),
     "optimized_mode": Spec("str", choices=("min", "max")),
     "optimized_metric": Spec("str", nullable=True),
     "trainer.max_epochs": Spec("int", min=-1, nullable=True),
@@ -283,8 +294,18 @@ ROOT_SPECS: dict[str, Spec] = {
     "data.num_workers": INT_NONNEG,
     "trainer.log_every_n_steps": INT_POS,
     "trainer.check_val_every_n_epoch": Spec("int", min=1, nullable=True),
-    "trainer.precision": Spec("str", choices=("32-true", "32", "64-true", "16-mixed",
-                                              "bf16-mixed", "16-true", "bf16-true")),
+    "trainer.precision": PRECISION,
+    # train.yaml's own keys: what the run does and what its directories are called
+    "train": BOOL, "test": BOOL,
+    "resume": Spec("str", choices=("auto",), nullable=True),
+    "ckpt_path": Spec("path", nullable=True),
+    "project": STR, "run_name": Spec("name"), "task_name": Spec("name"),
+    "run_id": Spec("name", nullable=True),
+    "tags": Spec("list", nullable=True, item=STR),
+    "sweep.name": Spec("name", nullable=True),
+    "sweep.fail_policy": Spec("str", choices=("any", "all", "never")),
+    **{f"paths.{key}": Spec("path")
+       for key in ("root_dir", "data_dir", "log_dir", "cache_dir", "output_dir")},
 }
 # optimiser partials: lr and friends must be positive
 OPTIM_SPECS: dict[str, Spec] = {"lr": FLOAT_POS, "weight_decay": Spec("float", min=0)}
@@ -338,6 +359,7 @@ def _lookup(cfg: Mapping, dotted: str) -> tuple[bool, Any]:
 
 # --- cross-field rules -------------------------------------------------------------------
 NATIVE_SIZE = {"mnist": 28, "fashion_mnist": 28, "cifar10": 32}
+DIGITS_IMAGES = 1797  # scikit-learn's digits set
 # metric name (last part) → the direction that means "better"
 METRIC_DIRECTION = {"elbo": "max", "hq_ratio": "max", "modes": "max", "class_acc": "max",
                     "precision": "max", "recall": "max", "is": "max", "nll_iwae": "min",
@@ -425,9 +447,9 @@ def _check_digits_split(cfg: Mapping) -> None:
     data = cfg.get("data") or {}
     if str(data.get("_target_", "")).endswith("DigitsDataModule"):
         held_out = (data.get("val_size") or 0) + (data.get("test_size") or 0)
-        if held_out >= 1797:
+        if held_out >= DIGITS_IMAGES:
             raise ConfigError("data.val_size + data.test_size", held_out,
-                              "below 1797 (the digits set has 1,797 images)")
+                              f"below {DIGITS_IMAGES} (the digits set has 1,797 images)")
 
 
 def _check_selection_split(cfg: Mapping) -> None:
@@ -451,17 +473,83 @@ def _check_suite_counts(cfg: Mapping) -> None:
                           f"an integer in [1, {n - 1}] (below metrics.n_samples = {n})")
 
 
-CROSS_RULES = [_check_selection_split, _check_suite_counts,
+def known_split_sizes(data: Mapping) -> dict[str, tuple[str, int]]:
+    """The reference splits whose size the config alone fixes: split → (key, images).
+    (MNIST's test split and an image folder's splits are known once the files are read;
+    genlab/callbacks/sample_quality.py checks those when the data is loaded.)"""
+    target = str(data.get("_target_", ""))
+    sizes = {}
+    if target.endswith("DigitsDataModule") or target.endswith("TorchvisionDataModule"):
+        sizes["val"] = ("data.val_size", data.get("val_size"))
+    if target.endswith("DigitsDataModule"):
+        sizes["test"] = ("data.test_size", data.get("test_size"))
+    return {split: (key, n) for split, (key, n) in sizes.items() if isinstance(n, int)}
+
+
+def _check_suite_reference(cfg: Mapping) -> None:
+    """The suite compares with ≥ 2 real images of each reference split (FID's covariance,
+    KID's subsets) and with at most as many as the split holds."""
+    suite = cfg.get("metrics") or {}
+    if not suite.get("_target_") or data_image_side(cfg.get("data") or {}) is None:
+        return
+    sizes = known_split_sizes(cfg.get("data") or {})
+    for split, (key, n) in sizes.items():
+        if n < 2:
+            raise ConfigError(key, n, "an integer ≥ 2 with the metric suite on",
+                              f"FID and KID compare with the {split} split's images; "
+                              "metrics=none runs without them.")
+    n_reference = suite.get("n_reference")
+    if sizes and isinstance(n_reference, int):
+        small = min(n for _, n in sizes.values())
+        if n_reference > small:
+            raise ConfigError("metrics.n_reference", n_reference,
+                              f"an integer in [2, {small}] or null (all images of the split)",
+                              "The suite compares with the val split during training and "
+                              "the test split at test; both must hold n_reference images.")
+
+
+def _check_class_grid(cfg: Mapping) -> None:
+    grid = (cfg.get("callbacks") or {}).get("class_grid") or {}
+    model = cfg.get("model") or {}
+    per_class, noise = grid.get("per_class"), model.get("fixed_noise_size")
+    if (grid.get("_target_") and model.get("conditional") and isinstance(per_class, int)
+            and isinstance(noise, int) and per_class > noise):
+        raise ConfigError("callbacks.class_grid.per_class", per_class,
+                          f"an integer in [1, {noise}] (model.fixed_noise_size)",
+                          "Each column of the grid is one of the model's fixed noise vectors.")
+
+
+def _check_gan_pack(cfg: Mapping) -> None:
+    model = cfg.get("model") or {}
+    pack = model.get("pack")
+    if model.get("conditional") and isinstance(pack, int) and pack > 1:
+        raise ConfigError("model.pack", pack, "1 for conditional models",
+                          "PacGAN packs samples of different labels; use model=dcgan to pack.")
+
+
+CROSS_RULES = [_check_selection_split, _check_gan_pack, _check_suite_counts, _check_suite_reference,
+               _check_class_grid,
                _check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
                _check_metric_is_logged, _check_digits_split]
 
 
+# keys Hydra itself reads (the run directory, its log file's name) before genlab's run
+# starts: genlab/overrides.py checks them in its pre-flight
+HYDRA_READS = ("task_name", "run_id", "sweep.name", "paths.root_dir", "paths.log_dir")
+
+
+def validate_root_keys(values: Mapping[str, Any]) -> None:
+    """Raise `ConfigError` for the first of these {dotted key: value} that ROOT_SPECS refuses."""
+    for dotted, value in values.items():
+        spec = ROOT_SPECS[dotted]
+        if not spec.accepts(value):
+            raise ConfigError(dotted, value, spec.describe())
+
+
 def validate(cfg: Mapping) -> None:
     """Raise `ConfigError` for the first invalid value in a resolved, plain-dict config."""
-    for dotted, spec in ROOT_SPECS.items():
-        found, value = _lookup(cfg, dotted)
-        if found and not spec.accepts(value):
-            raise ConfigError(dotted, value, spec.describe())
+    validate_root_keys({dotted: value for dotted in ROOT_SPECS
+                        for found, value in [_lookup(cfg, dotted)] if found})
     for path, node in _walk(cfg, ""):
         if "_target_" in node:
             _check_target_node(path, node)

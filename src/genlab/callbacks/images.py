@@ -77,20 +77,28 @@ class InterpolationGrid(Callback):
 
     def __init__(self, pairs: int = 8, steps: int = 10) -> None:
         self.pairs, self.steps = pairs, steps
-        self._batch: torch.Tensor | None = None
+        self._images: list[torch.Tensor] = []
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._images = []
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                           dataloader_idx: int = 0) -> None:
-        if batch_idx == 0:
-            self._batch = batch[0][: 2 * self.pairs]
+        # the first 2·pairs test images, from as many batches as that takes (a test batch
+        # of one image is allowed: data.eval_batch_size=1)
+        missing = 2 * self.pairs - sum(len(x) for x in self._images)
+        if missing > 0:
+            self._images.append(batch[0][:missing])
 
     @torch.no_grad()
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if (self._batch is None or not trainer.is_global_zero or not _is_image_model(pl_module)
+        images = torch.cat(self._images) if self._images else None
+        if (images is None or len(images) < 2 or not trainer.is_global_zero
+                or not _is_image_model(pl_module)
                 or not (hasattr(pl_module, "encode") and hasattr(pl_module, "decode"))):
-            return
-        pairs = len(self._batch) // 2
-        mu = pl_module.encode(self._batch[: 2 * pairs])[0]
+            return  # nothing to interpolate between (a test split of one image)
+        pairs = len(images) // 2
+        mu = pl_module.encode(images[: 2 * pairs])[0]
         start, end = mu[:pairs], mu[pairs : 2 * pairs]
         t = torch.linspace(0, 1, self.steps, device=mu.device).view(1, -1, 1)
         z = start.unsqueeze(1) * (1 - t) + end.unsqueeze(1) * t  # (pairs, steps, D)

@@ -34,14 +34,17 @@ class LatentSpacePlot(Callback):
         if not self._mu or not trainer.is_global_zero:
             return
         import matplotlib
+        import numpy as np
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         mu = torch.cat(self._mu)[: self.max_points].numpy()
         y = torch.cat(self._y)[: self.max_points].numpy()
-        if mu.shape[1] == 2:
-            points, axes = mu, ("z₁", "z₂")
+        if mu.shape[1] == 1:  # a 1-d latent: μ against the class (or 0 without labels)
+            points, axes = np.stack([mu[:, 0], np.maximum(y, 0)], axis=1), ("z₁", "class")
+        elif mu.shape[1] == 2 or len(mu) < 2:  # (PCA needs two points)
+            points, axes = mu[:, :2], ("z₁", "z₂")
         else:
             from sklearn.decomposition import PCA
 

@@ -59,11 +59,16 @@ def reference_images(datamodule: Any, split: str, n: int | None,
 
 
 def check_reference_size(datamodule: Any, n_reference: int | None) -> None:
-    """metrics.n_reference must fit in every reference split: a ConfigError before training.
-    (Split sizes are known once the data is loaded, so this is checked at setup.)"""
+    """Every reference split holds ≥ 2 images (FID's covariance, KID's subsets) and
+    metrics.n_reference must fit in each: a ConfigError naming the key before training.
+    (An image folder's or MNIST's split sizes are known once the data is loaded, so this
+    is checked at setup; genlab/schema.py refuses what the config alone decides.)"""
+    datamodule.setup("fit")
+    if hasattr(datamodule, "require_split_size"):
+        for split in STAGE_SPLIT.values():
+            datamodule.require_split_size(split, 2, "FID and KID need at least 2 real images.")
     if n_reference is None:
         return
-    datamodule.setup("fit")
     sizes = {split: len(datamodule.splits[split]) for split in STAGE_SPLIT.values()}
     small = min(sizes.values())
     if n_reference > small:

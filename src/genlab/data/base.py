@@ -109,6 +109,21 @@ class SplitDataModule(L.LightningDataModule):
         """Return {"train": ..., "val": ..., "test": ...}."""
         raise NotImplementedError
 
+    def split_size_error(self, split: str, minimum: int) -> ConfigError:
+        """The error for a `split` that holds fewer than `minimum` items, naming the config
+        key that sizes it (subclasses whose splits are sized otherwise override this)."""
+        key = f"{split}_size"
+        return ConfigError(f"data.{key}", getattr(self, key, None), f"an integer ≥ {minimum}")
+
+    def require_split_size(self, split: str, minimum: int, why: str) -> None:
+        """Raise `split_size_error` when the loaded `split` holds fewer than `minimum` items."""
+        self.setup()
+        held = len(self.splits[split])
+        if held < minimum:
+            err = self.split_size_error(split, minimum)
+            raise ConfigError(err.key, err.value, err.allowed,
+                              f"The {split} split holds {held}; {why}")
+
     # --- Lightning hooks -----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:

@@ -137,7 +137,10 @@ class ImageFolderDataModule(SplitDataModule):
         n = len(files)
         n_val, n_test = round(n * self.val_fraction), round(n * self.test_fraction)
         if n - n_val - n_test < 1:
-            raise DataFormatError(f"Image folder {self.root} has too few images ({n}) to split.")
+            raise ConfigError(
+                "data.val_fraction + data.test_fraction",
+                round(self.val_fraction + self.test_fraction, 6),
+                f"a sum that leaves ≥ 1 of the {n} images of {self.root} to train on")
         test, val, train = seeded_split(n, [n_test, n_val, n - n_val - n_test], self.split_seed)
 
         def subset(idx: torch.Tensor) -> ImageFiles:
@@ -146,3 +149,10 @@ class ImageFolderDataModule(SplitDataModule):
             )
 
         return {"train": subset(train), "val": subset(val), "test": subset(test)}
+
+    def split_size_error(self, split: str, minimum: int) -> ConfigError:
+        n = len(self._scanned()[0])
+        key = f"{split}_fraction"
+        return ConfigError(f"data.{key}", getattr(self, key),
+                           f"a fraction ≥ {minimum / n:.4g} ({minimum} of the {n} images "
+                           f"of {self.root})")

@@ -149,6 +149,14 @@ class TorchvisionDataModule(SplitDataModule):
     def num_classes(self) -> int:
         return DATASETS[self.dataset][3]
 
+    def split_size_error(self, split: str, minimum: int) -> ConfigError:
+        n_train = len(self.splits["train"]) + len(self.splits["val"])
+        if split == "val":
+            return ConfigError("data.val_size", self.val_size,
+                               f"an integer in [{minimum}, {n_train - 1}]")
+        return ConfigError("data.data_dir", self.data_dir,
+                           f"a `{self.dataset}` whose test files hold ≥ {minimum} images")
+
     def prepare_data(self) -> None:
         # Lightning calls this on one process per node: the only place a download may run.
         if self.download:

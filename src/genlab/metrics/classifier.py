@@ -136,8 +136,10 @@ class ClassifierFeatures(nn.Module):
         self.classifier.requires_grad_(False).eval()
         self.num_features = self.classifier.net.num_features
         self.num_logits = datamodule.num_classes
+        # the config too: `feature_grid` changes the features, not the weights (the same
+        # seed trains the same weights), and the reference statistics are keyed by this
         self.identity = {"name": self.name, "weights_sha256": file_sha256(entry / "classifier.pt"),
-                         "preprocessing": PREPROCESSING}
+                         "preprocessing": PREPROCESSING, "model": model}
         self.entry, self.min_accuracy = entry, min_accuracy
         self._check_floor("val")
 
