@@ -1,13 +1,20 @@
 """Tiny real runs for the resume / DDP / SLURM tests: deterministic CPU settings, digits,
-checkpoints only, a few short epochs."""
+checkpoints only, a few short epochs; and how the SLURM tests submit and watch them."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
+from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from genlab.config import config_dir
 
@@ -53,3 +60,79 @@ def twin_then_killed_and_resumed(cli, tmp_path: Path, env: dict) -> tuple[Path, 
                              timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return runs / "twin", runs / "killed"
+
+# --- on the local SLURM (slurm/local-cluster.sh) --------------------------------------------
+SHIM_DIR = Path(os.environ.get("GENLAB_SLURM_DIR", "/tmp/genlab-slurm")) / "bin"
+TESTS_DIR = Path(__file__).parent
+# one CPU rank on each of two nodes (trainer=ddp_cpu has 2 devices on one node)
+TWO_NODES = ["trainer.num_nodes=2", "trainer.devices=1"]
+
+
+def slurm_environment() -> dict[str, str]:
+    """The environment the tests submit from; skips (saying how to start one) without a
+    usable SLURM."""
+    if shutil.which("sbatch") is None:
+        pytest.skip("no SLURM here: start one with `sudo slurm/local-cluster.sh start`")
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    if "UP" not in ping.stdout:
+        pytest.skip("slurmctld is not up: start it with `sudo slurm/local-cluster.sh start`")
+    if not (SHIM_DIR / "sacct").exists() and shutil.which("sacct") is None:
+        pytest.skip(f"no sacct (nor the stand-in in {SHIM_DIR}): run slurm/local-cluster.sh")
+    return {**os.environ, "PATH": f"{SHIM_DIR}:{os.environ['PATH']}", "WANDB_MODE": "offline",
+            # a stale MASTER_PORT, as in-process DDP tests (or a user's shell) leave behind:
+            # the launcher's setup line must keep it out of the jobs, or concurrent jobs
+            # collide on one rendezvous port
+            "MASTER_PORT": "29555",
+            "WANDB_SILENT": "true"}
+
+
+def up_nodes(env: dict) -> list[str]:
+    """The nodes that are up (idle, or still busy with an earlier test's job)."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-t", "idle,mix,alloc,comp", "-o", "%N"],
+                         capture_output=True, text=True, env=env, timeout=30).stdout
+    return sorted(set(out.split()))
+
+
+def with_tests_on_path(env: dict) -> dict:
+    """env with tests/ on PYTHONPATH (a job can then take a test callback)."""
+    path = os.pathsep.join(p for p in (str(TESTS_DIR), env.get("PYTHONPATH")) if p)
+    return {**env, "PYTHONPATH": path}
+
+
+def multirun(tmp_path: Path, env: dict, *overrides: str,
+             base: tuple[str, ...] | list[str] = TINY_RUN) -> subprocess.Popen:
+    """`genlab-train -m hydra/launcher=slurm trainer=ddp_cpu` of base + overrides, with
+    the sweep in tmp_path/sweep."""
+    cmd = [sys.executable, "-m", "genlab.train", "-m", "hydra/launcher=slurm",
+           "trainer=ddp_cpu", *base, f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
+    return subprocess.Popen(cmd, cwd=tmp_path,
+                            env={**with_tests_on_path(env), "GENLAB_ROOT": str(tmp_path)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def job_ids(sweep: Path) -> list[str]:
+    return sorted((p.parent.name for p in (sweep / ".submitit").glob("*/*_submitted.pkl")),
+                  key=int)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def log_times(run_dir: Path, marker: str) -> list[datetime]:
+    """Timestamps of the job log's lines that contain `marker` (Hydra's log format)."""
+    return [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+            for line in (run_dir / "train.log").read_text().splitlines() if marker in line]
+
+
+def rank_hosts(run_dir: Path) -> dict[int, tuple[str, int]]:
+    """rank → (host, pid) from the rank table lines of the run's log (the newest start's)."""
+    found = {}
+    for line in (run_dir / "train.log").read_text().splitlines():
+        hit = re.search(r"rank (\d+) of \d+ on host (\S+) \(.*pid (\d+)", line)
+        if hit:
+            found[int(hit[1])] = (hit[2], int(hit[3]))
+    return found

@@ -190,10 +190,11 @@ class RankRNG(L.Callback):
             torch.set_rng_state(self.record["val_rng"][0])
 
 
-def replay_one_process(compose_cfg, monkeypatch, case: str, records: list[dict],
+def replay_one_process(compose_cfg, monkeypatch, overrides: list[str], records: list[dict],
                        out: Path) -> tuple[dict, dict]:
-    """→ the replay's probe record and its final metrics."""
-    cfg = compose_cfg(*COMMON, *CASES[case])
+    """The run of `overrides` that the 2 ranks of `records` made, replayed in one process
+    → the replay's probe record and its final metrics."""
+    cfg = compose_cfg(*overrides)
     real = instantiate(cfg.data)
     model = instantiate(cfg.model, data_shape=list(real.shape), num_classes=real.num_classes,
                         _recursive_=False, _convert_="all")
@@ -254,8 +255,8 @@ def test_two_ranks_train_like_one_process(case: str, two_rank_runs, compose_cfg,
     # ranks held different data (else averaging would be untested)
     assert not torch.equal(zero["batches"][0][0], one["batches"][0][0])
 
-    ref, ref_metrics = replay_one_process(compose_cfg, monkeypatch, case, records,
-                                          tmp_path / "replay")
+    ref, ref_metrics = replay_one_process(compose_cfg, monkeypatch, [*COMMON, *CASES[case]],
+                                          records, tmp_path / "replay")
     worst = 0.0
     for k in range(STEPS):
         worst = max(worst, assert_same(zero["params"][k], ref["params"][k], names,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -39,4 +40,6 @@ def metrics_table(metrics: Mapping[str, float], title: str = "final metrics") ->
 
 
 def print_error(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # escaped: a library's message may hold brackets ("[.../pair.cc:545]") rich would parse
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}",
+                                                soft_wrap=True)

@@ -53,3 +53,20 @@ class CheckpointError(GenlabError, ValueError):
 
 class OutputNotWritableError(GenlabError, PermissionError):
     """An output or cache directory cannot be written."""
+
+
+class RankLostError(GenlabError, RuntimeError):
+    """A rank of a distributed run died or stopped answering (its node lost, killed)."""
+
+    def __init__(self, lost: list[dict], world_size: int, reason: str,
+                 checkpoint: object, run_name: str) -> None:
+        self.lost = lost
+        who = ", ".join(f"rank {r['rank']} (host {r['host']}, {r['addr']}, pid {r['pid']})"
+                        for r in lost)
+        what = (f"{who} of {world_size} was lost" if len(lost) == 1 else
+                f"one of {who} (of {world_size}) stopped answering")
+        where = f"newest checkpoint {checkpoint}" if checkpoint else "no checkpoint yet"
+        super().__init__(
+            f"Distributed run: {what} ({reason}). This rank stopped too. The run directory "
+            f"has {where}: run the same command again with run_id={run_name} resume=auto to "
+            "continue from it.")

@@ -23,7 +23,7 @@ from genlab.entry import command_main, reported_errors
 from genlab.errors import ConfigError, GenlabError
 from genlab.paths import ensure_writable
 from genlab.redaction import redact
-from genlab.resume import resume_checkpoint, wandb_run_continued
+from genlab.resume import last_checkpoint, resume_checkpoint, wandb_run_continued
 from genlab.schema import validate
 
 CONFIG_ORDER = ("data", "model", "trainer", "logger", "callbacks", "paths")
@@ -119,6 +119,7 @@ def run(cfg: DictConfig) -> float | None:
     if is_rank_zero():  # the W&B run of this run dir, continued after a requeue or resume
         logger_cfg = wandb_run_continued(logger_cfg, output_dir)
     loggers = build_loggers(logger_cfg, str(output_dir))
+    callbacks: list = []
     # the trackers' runs start here, before anything that can fail, so that a run (a sweep
     # trial) failing while its data, model or trainer are built is in W&B, marked failed
     try:
@@ -131,12 +132,16 @@ def run(cfg: DictConfig) -> float | None:
             cfg.model, data_shape=list(datamodule.shape), num_classes=datamodule.num_classes,
             _recursive_=False, _convert_="all",
         )
-        trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers)
+        callbacks = build_callbacks(cfg)
+        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
         with open_dict(cfg):  # resume=auto: the newest checkpoint in the run dir
             cfg.ckpt_path = resume_checkpoint(cfg, output_dir)
         metrics = fit_and_test(cfg, trainer, model, datamodule)
-    except BaseException:
+    except BaseException as err:
         finish_loggers(loggers, failed=True)
+        lost = _lost_rank(err, callbacks, output_dir)
+        if lost is not None:
+            raise lost from err
         raise
     finish_loggers(loggers)
     return metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
@@ -163,6 +168,16 @@ def quiet_foreign_noise() -> None:
                             module=r"lightning\.pytorch\.utilities\._pytree")
 
 
+def _lost_rank(err: BaseException, callbacks: list, output_dir: Path) -> GenlabError | None:
+    """The RankLostError naming the rank behind a failed collective, or None."""
+    from genlab.callbacks.rank_table import RankTable
+
+    table = next((c for c in callbacks if isinstance(c, RankTable)), None)
+    if table is None:
+        return None
+    return table.lost_rank_error(err, last_checkpoint(output_dir), output_dir.name)
+
+
 def build_callbacks(cfg: DictConfig) -> list:
     """The configured callbacks; a progress bar is dropped when the trainer has it off."""
     from lightning.pytorch.callbacks import ProgressBar
@@ -171,11 +186,13 @@ def build_callbacks(cfg: DictConfig) -> list:
     callbacks = [instantiate(c) for c in nodes if c and "_target_" in c]
     if cfg.trainer.get("enable_progress_bar", True) is False:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    # always on: exact resume (RNG state in checkpoints) and SLURM preemption
+    # always on: exact resume (RNG state in checkpoints), SLURM preemption, and which rank
+    # runs where (logged; names a rank that is lost)
     from genlab.callbacks.preemption import SlurmPreemption
+    from genlab.callbacks.rank_table import RankTable
     from genlab.callbacks.rng_state import RNGState
 
-    return [*callbacks, RNGState(), SlurmPreemption()]
+    return [*callbacks, RNGState(), SlurmPreemption(), RankTable()]
 
 
 def fit_and_test(cfg: DictConfig, trainer: Any, model: Any, datamodule: Any) -> dict[str, float]:
