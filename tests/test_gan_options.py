@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from genlab.errors import ConfigError
 from genlab.models.gan import r1_penalty
@@ -64,6 +65,26 @@ def test_schedulers_step_both_players_and_plateau_is_refused(compose_cfg, tmp_pa
     assert [o["param_groups"][0]["lr"] for o in ckpt["optimizer_states"]] == [0.0, 0.0]
     with pytest.raises(ConfigError, match="model.scheduler"):
         run(compose_cfg("experiment=gan_ring8", *SHORT, "model/scheduler=plateau"))
+
+
+class SchedulerProbe(Callback):
+    """A plain callback's on_train_epoch_end runs before the module's: where the SLURM
+    preemption callback writes its checkpoint. Records the schedulers' epoch there."""
+
+    seen: list[list[int]] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        SchedulerProbe.seen.append([c.scheduler.last_epoch for c in trainer.lr_scheduler_configs])
+
+
+def test_epoch_schedulers_have_stepped_before_any_epoch_end_checkpoint(compose_cfg,
+                                                                       one_thread) -> None:
+    # stepping them in the module's on_train_epoch_end left a preemption checkpoint one
+    # step behind, and the requeued run's lr then differed from its twin's
+    SchedulerProbe.seen = []
+    run(compose_cfg("experiment=gan_ring8", *SHORT, "model/scheduler=cosine",
+                    "+callbacks.probe._target_=test_gan_options.SchedulerProbe"))
+    assert SchedulerProbe.seen == [[1, 1], [2, 2]]
 
 
 def test_toy_run_logs_both_jsds_and_draws_them(compose_cfg, tmp_path, one_thread) -> None:

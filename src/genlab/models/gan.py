@@ -316,6 +316,7 @@ class GAN(L.LightningModule):
             if self.generator_ema is not None:
                 self.generator_ema.update_parameters(self.generator)
             logs["train/g_loss"] = g_loss
+        self._end_of_epoch_schedulers(batch_idx)
         if logs_this_step(self):
             self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True,
                           on_epoch=False, batch_size=len(x))
@@ -343,8 +344,13 @@ class GAN(L.LightningModule):
             return {}
         return dict(zip("gd", self.lr_schedulers(), strict=True))
 
-    def on_train_epoch_end(self) -> None:
-        if self.hparams.scheduler and self.hparams.scheduler.get("interval", "epoch") == "epoch":
+    def _end_of_epoch_schedulers(self, batch_idx: int) -> None:
+        """Epoch-interval schedulers step after the epoch's last batch, inside the training
+        step as Lightning does for automatic optimisation: a checkpoint written by any
+        epoch-end hook (LastCheckpoint, the SLURM preemption callback, which runs before the
+        module's own on_train_epoch_end) then already holds the stepped schedulers."""
+        if (self.hparams.scheduler and self.hparams.scheduler.get("interval", "epoch") == "epoch"
+                and batch_idx + 1 == self.trainer.num_training_batches):
             for sched in self._schedulers().values():
                 sched.step()
 
