@@ -109,3 +109,16 @@ def test_ema_decay_out_of_range_is_a_config_error() -> None:
         GAN([2], toy, {"_target_": "genlab.nets.toy.MLPDiscriminator"},
             {"_target_": "torch.optim.Adam", "_partial_": True},
             {"_target_": "torch.optim.Adam", "_partial_": True}, ema_decay=1.0)
+
+
+def test_an_ema_slower_than_the_run_is_warned_about(compose_cfg, one_thread) -> None:
+    # 12 G steps against a horizon of 1 / (1 − 0.999) = 1000: the EMA would stay near its
+    # initialisation; 0.5 (horizon 2) is fine and must not warn
+    with pytest.warns(UserWarning, match="model.ema_decay=0.999"):
+        run(compose_cfg("experiment=gan_ring8", *SHORT, "model.ema_decay=0.999"))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(compose_cfg("experiment=gan_ring8", *SHORT, "model.ema_decay=0.5"))
+    assert not [w for w in caught if "model.ema_decay" in str(w.message)]

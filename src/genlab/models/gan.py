@@ -74,6 +74,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -393,6 +394,22 @@ class GAN(L.LightningModule):
         z = torch.randn(self.hparams.jsd_samples, self.hparams.latent_dim, generator=gen)
         points = torch.cat([self.generate(chunk) for chunk in z.split(8192)])
         return torch.tensor(self.mixture_jsd(points), device=self.device)
+
+    def on_fit_start(self) -> None:
+        """Warn when the EMA's horizon, 1 / (1 − decay) G steps, is not well inside the
+        run: its weights then stay near their initialisation (measured: ema_decay 0.999 on
+        dcgan_digits' 250 G steps gave test FID_classifier 75 against 7.6 without EMA)."""
+        decay = self.hparams.ema_decay
+        if decay is None:
+            return
+        g_steps = self.trainer.estimated_stepping_batches / self.hparams.d_steps
+        if 1 / (1 - decay) > g_steps / 3:
+            rank_zero_warn(
+                f"model.ema_decay={decay} averages G over the last ~{1 / (1 - decay):.0f} G "
+                f"steps, but this run makes only ~{g_steps:.0f}: the EMA generator, which "
+                "samples and is evaluated, will lag far behind. Choose a decay with "
+                "1 / (1 − decay) well below the number of G steps (e.g. 0.99 for a few "
+                "hundred to thousands of steps).")
 
     def on_validation_epoch_start(self) -> None:
         self._broadcast_buffers()
