@@ -62,7 +62,7 @@ def check_reference_size(datamodule: Any, n_reference: int | None) -> None:
     """Every reference split holds ≥ 2 images (FID's covariance, KID's subsets) and
     metrics.n_reference must fit in each: a ConfigError naming the key before training.
     (An image folder's or MNIST's split sizes are known once the data is loaded, so this
-    is checked at setup; genlab/schema.py refuses what the config alone decides.)"""
+    is checked at setup; genlab/config/schema.py refuses what the config alone decides.)"""
     datamodule.setup("fit")
     if hasattr(datamodule, "require_split_size"):
         for split in STAGE_SPLIT.values():
@@ -135,7 +135,7 @@ class SampleQuality(Callback):
                 and trainer.datamodule is not None)
 
     def build_extractor(self, datamodule: Any) -> Any:
-        from genlab.train import instantiate
+        from genlab.config.instantiate import instantiate
 
         return instantiate(self.features_cfg, datamodule=datamodule,
                            data_key=data_key(self.data), _recursive_=False, _convert_="all")

@@ -23,6 +23,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from genlab.config.choices import LIKELIHOODS
 from genlab.errors import ConfigError
 from genlab.metrics.elbo import (
     bernoulli_log_likelihood,
@@ -34,8 +35,6 @@ from genlab.metrics.elbo import (
 )
 from genlab.models.optim import build_optimizer, build_scheduler
 from genlab.models.step_logging import logs_this_step
-
-LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 class VAE(L.LightningModule):

@@ -17,9 +17,9 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.config import config_dir
+from genlab.config.schema import HYDRA_READS, near_miss, validate_root_keys
 from genlab.errors import ConfigError
-from genlab.paths import ensure_writable
-from genlab.schema import HYDRA_READS, near_miss, validate_root_keys
+from genlab.run_dir import ensure_writable
 
 CONFIG_NAME = "train"  # genlab-train's; genlab-eval/-sample/-fetch pass their own
 _ABSENT = object()

@@ -11,8 +11,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from genlab import run_dir
+from genlab.cli.reporting import command_main, run_reporting_errors
 from genlab.config import config_dir
-from genlab.entry import command_main, run_reporting_errors
 from genlab.errors import ConfigError
 
 
@@ -56,7 +57,7 @@ def save(images, labels, stem: Path, nrow: int) -> None:
 def run(cfg: DictConfig) -> Path:
     import torch
 
-    from genlab.trained_model import load_trained
+    from genlab.runtime.checkpoints import load_trained
 
     if cfg.n < 1:
         raise ConfigError("n", cfg.n, "an integer ≥ 1")
@@ -67,10 +68,10 @@ def run(cfg: DictConfig) -> Path:
     labels = _labels(cfg, model, cfg.n)
     with torch.no_grad():
         images = model.sample(cfg.n, labels) if labels is not None else model.sample(cfg.n)
-        save(images, labels, out / "samples", nrow=int(math.ceil(math.sqrt(cfg.n))))
+        save(images, labels, out / run_dir.SAMPLES, nrow=int(math.ceil(math.sqrt(cfg.n))))
         if cfg.interpolate:
             rows = max(1, cfg.n // cfg.steps)
-            save(interpolation(model, rows, cfg.steps, labels), None, out / "interpolation",
+            save(interpolation(model, rows, cfg.steps, labels), None, out / run_dir.INTERPOLATION,
                  nrow=cfg.steps)
     print(f"samples written to {out}")
     return out
