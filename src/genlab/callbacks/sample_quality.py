@@ -29,6 +29,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import fixed_rng
+from genlab.metrics.features import Judge
+from genlab.models.generative import is_image_model
 
 # data-config keys that change how data is loaded, not which images it holds
 LOADER_KEYS = ("batch_size", "eval_batch_size", "num_workers", "pin_memory", "download",
@@ -130,8 +132,7 @@ class SampleQuality(Callback):
 
     @staticmethod
     def _applies(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-        return (not trainer.fast_dev_run and hasattr(pl_module, "sample")
-                and len(getattr(pl_module, "data_shape", ())) == 3
+        return (not trainer.fast_dev_run and is_image_model(pl_module)
                 and trainer.datamodule is not None)
 
     def build_extractor(self, datamodule: Any) -> Any:
@@ -156,11 +157,10 @@ class SampleQuality(Callback):
         reference = cached_features(self.cache_dir, key, lambda: extract(
             extractor, reference_images(datamodule, split, self.n_reference, self.batch_size),
             self.batch_size, device))
-        conditional = getattr(pl_module, "conditional", False)
-        judged = extractor.accuracy(split, datamodule) if hasattr(extractor, "accuracy") else None
+        judged = extractor.accuracy(split, datamodule) if isinstance(extractor, Judge) else None
         return SampleQualityMetrics(
             extractor, torch.from_numpy(reference), self.n_samples,
-            num_classes=pl_module.num_classes if conditional else 0, rank=rank,
+            num_classes=pl_module.num_classes if pl_module.conditional else 0, rank=rank,
             world_size=world_size, judge_accuracy=judged, **self.options)
 
     # --- evaluating ------------------------------------------------------------------------
@@ -186,18 +186,16 @@ class SampleQuality(Callback):
         """Draw this rank's chunks of samples (the stage's own noise), update, compute
         (synced), reset."""
         metrics = self.metrics[stage].to(pl_module.device)
-        conditional = getattr(pl_module, "conditional", False)
         base = self.seed * 1_000_003 + STAGE_SEED_OFFSET[stage]
         for chunk in range(rank, math.ceil(self.n_samples / self.batch_size), world_size):
             start = chunk * self.batch_size
             size = min(self.batch_size, self.n_samples - start)
             labels = None
-            if conditional:
+            if pl_module.conditional:
                 labels = torch.arange(start, start + size, device=pl_module.device)
                 labels = labels % pl_module.num_classes
             with fixed_rng(base + chunk, pl_module.device):
-                images = (pl_module.sample(size, labels) if conditional
-                          else pl_module.sample(size))
+                images = pl_module.sample(size, labels)
             metrics.update(images, labels)
         # KID's subsets and IS's splits draw from the global RNG: a fixed seed keeps the
         # values reproducible and the training RNG stream untouched by the evaluation

@@ -9,6 +9,8 @@ LIKELIHOODS = ("bernoulli", "gaussian")  # models/vae.py
 GAN_OBJECTIVES = ("minimax", "non_saturating")  # models/gan.py: GENERATOR_LOSSES
 CONDITIONINGS = ("concat", "projection")  # models/gan.py, nets/conditioning.py
 RESIZE_MODES = ("pad", "bilinear")  # data/torchvision_sets.py
+RESUME_MODES = ("auto",)  # `resume=`, or null (runtime/resume.py)
+FAIL_POLICIES = ("any", "all", "never")  # `sweep.fail_policy=` (sweeps/failures.py)
 
 # name → (torchvision class name, native (C, H, W), folder under data_dir, classes):
 # data/torchvision_sets.py loads them, genlab-fetch downloads them

@@ -24,10 +24,12 @@ from genlab.config.choices import (
     CONDITIONINGS,
     DIGITS_IMAGES,
     DIGITS_SHAPE,
+    FAIL_POLICIES,
     GAN_OBJECTIVES,
     LIKELIHOODS,
     METRIC_DIRECTION,
     RESIZE_MODES,
+    RESUME_MODES,
     TORCHVISION_DATASETS,
 )
 from genlab.errors import ConfigError
@@ -116,7 +118,8 @@ SEED = Spec("int", 0, 2**32 - 1)
 _SPLIT = {"name": STR, "batch_size": INT_POS, "eval_batch_size": Spec("int", min=1, nullable=True),
           "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": SEED,
           "in_memory": BOOL}
-_NET = {"hidden_dims": Spec("list", item=INT_POS), "channels": Spec("list", item=INT_POS)}
+_MLP = {"hidden_dims": Spec("list", item=INT_POS)}
+_CONV = {"channels": Spec("list", item=INT_POS)}
 
 TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     "genlab.data.digits.DigitsDataModule": {
@@ -142,10 +145,10 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
         "encoder": Spec("dict"), "decoder": Spec("dict"), "optimizer": Spec("dict"),
         "scheduler": Spec("dict", nullable=True),
     },
-    "genlab.nets.mlp.MLPEncoder": _NET,
-    "genlab.nets.mlp.MLPDecoder": _NET,
-    "genlab.nets.conv.ConvEncoder": _NET,
-    "genlab.nets.conv.ConvDecoder": _NET,
+    "genlab.nets.mlp.MLPEncoder": _MLP,
+    "genlab.nets.mlp.MLPDecoder": _MLP,
+    "genlab.nets.conv.ConvEncoder": _CONV,
+    "genlab.nets.conv.ConvDecoder": _CONV,
     # GAN family (genlab/models/gan.py, nets/dcgan.py, nets/toy.py, data/toy2d.py)
     "genlab.models.gan.GAN": {
         "name": STR, "latent_dim": INT_POS,
@@ -308,13 +311,13 @@ ROOT_SPECS: dict[str, Spec] = {
     "trainer.precision": PRECISION,
     # train.yaml's own keys: what the run does and what its directories are called
     "train": BOOL, "test": BOOL,
-    "resume": Spec("str", choices=("auto",), nullable=True),
+    "resume": Spec("str", choices=RESUME_MODES, nullable=True),
     "ckpt_path": Spec("path", nullable=True),
     "project": STR, "run_name": Spec("name"), "task_name": Spec("name"),
     "run_id": Spec("name", nullable=True),
     "tags": Spec("list", nullable=True, item=STR),
     "sweep.name": Spec("name", nullable=True),
-    "sweep.fail_policy": Spec("str", choices=("any", "all", "never")),
+    "sweep.fail_policy": Spec("str", choices=FAIL_POLICIES),
     **{f"paths.{key}": Spec("path")
        for key in ("root_dir", "data_dir", "log_dir", "cache_dir", "output_dir")},
 }

@@ -65,6 +65,7 @@ class VAE(L.LightningModule):
             raise ConfigError("model.iwae_batch", iwae_batch, "an integer ≥ 1")
         self.save_hyperparameters()
         self.data_shape = tuple(data_shape)
+        self.conditional, self.num_classes = False, num_classes  # models/generative.py
         self.encoder = instantiate(encoder, in_shape=self.data_shape, out_dim=2 * latent_dim)
         self.decoder = instantiate(decoder, latent_dim=latent_dim, out_shape=self.data_shape)
         log_std = torch.full(self.data_shape, float(torch.tensor(gaussian_std).log()))
@@ -95,8 +96,9 @@ class VAE(L.LightningModule):
         return {"recon": recon, "kl": kl, "elbo": recon - kl}
 
     @torch.inference_mode()
-    def sample(self, n: int) -> torch.Tensor:
-        """n samples from the prior, decoded to their mean: (n, *data_shape) in [0, 1]."""
+    def sample(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n samples from the prior, decoded to their mean: (n, *data_shape) in [0, 1]
+        (unconditional: `labels` is None)."""
         z = torch.randn(n, self.hparams.latent_dim, device=self.device)
         return self.decode(z)
 

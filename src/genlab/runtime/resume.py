@@ -16,18 +16,17 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from genlab import run_dir
+from genlab.config.choices import RESUME_MODES
 from genlab.errors import ConfigError
 from genlab.run_dir import last_checkpoint
-
-RESUME_CHOICES = (None, "auto")
 
 
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
     """The checkpoint fit starts from: `ckpt_path` when set, else with `resume=auto` the
     newest checkpoint in the run directory (None: start fresh)."""
     resume = cfg.get("resume")
-    if resume not in RESUME_CHOICES:
-        raise ConfigError("resume", resume, "null | auto",
+    if resume is not None and resume not in RESUME_MODES:
+        raise ConfigError("resume", resume, " | ".join(("null", *RESUME_MODES)),
                           "To start from a given file use ckpt_path=PATH.")
     if cfg.get("ckpt_path") or resume != "auto":
         return cfg.get("ckpt_path")

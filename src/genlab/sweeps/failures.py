@@ -6,9 +6,8 @@ trial failed) or `never`.
 
 from __future__ import annotations
 
+from genlab.config.choices import FAIL_POLICIES
 from genlab.errors import ConfigError, GenlabError
-
-FAIL_POLICIES = ("any", "all", "never")
 
 
 class SweepFailedError(GenlabError):
