@@ -61,6 +61,7 @@ def twin_then_killed_and_resumed(cli, tmp_path: Path, env: dict) -> tuple[Path, 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return runs / "twin", runs / "killed"
 
+
 # --- on the local SLURM (slurm/local-cluster.sh) --------------------------------------------
 SHIM_DIR = Path(os.environ.get("GENLAB_SLURM_DIR", "/tmp/genlab-slurm")) / "bin"
 TESTS_DIR = Path(__file__).parent

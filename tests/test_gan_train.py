@@ -111,21 +111,35 @@ def test_dcgan_digits_short_run_beats_noise_and_keeps_the_best_fid(compose_cfg, 
                                                                    one_thread) -> None:
     # rules out a suite that scores every generator alike, a generator that does not learn,
     # and a best checkpoint chosen on anything but val/fid_classifier (or on its max)
-    run(compose_cfg("experiment=dcgan_digits", "trainer.max_epochs=12", "metrics=default",
-                    "metrics.every_n_epochs=3", "metrics.n_samples=2000",
+    run(compose_cfg("experiment=dcgan_digits", "trainer.max_epochs=25", "metrics=default",
+                    "metrics.every_n_epochs=5", "metrics.n_samples=2000",
                     "metrics.features.max_epochs=5"))
     out = tmp_path / "run"
     result = json.loads((out / "metrics.json").read_text())
     rows = list(csv.DictReader((out / "csv" / "metrics.csv").open()))
     fid = {int(r["epoch"]): float(r["val/fid_classifier"]) for r in rows
            if r.get("val/fid_classifier")}
-    assert sorted(fid) == [2, 5, 8, 11]
+    assert sorted(fid) == [4, 9, 14, 19, 24]
     best_epoch = min(fid, key=fid.get)
     assert Path(result["best_checkpoint"]).name == f"best-epoch{best_epoch:03d}.ckpt"
     noise = _untrained_fid(Path(result["best_checkpoint"]))
-    print(f"dcgan_digits 12 epochs: val FID by epoch {fid}, untrained {noise:.1f}, "
+    print(f"dcgan_digits 25 epochs: val FID by epoch {fid}, untrained {noise:.1f}, "
           f"test {result['metrics']['test/fid_classifier']:.2f}")
-    assert fid[best_epoch] < 0.2 * noise and result["metrics"]["test/fid_classifier"] < 0.2 * noise
+    # measured: val FID 40.6 → 10.9 over epochs 5–25, untrained 62.2, test 10.3
+    assert fid[best_epoch] < 0.3 * noise and result["metrics"]["test/fid_classifier"] < 0.3 * noise
+    assert fid[best_epoch] < fid[4] / 2  # it learns over the run, not by epoch 5 only
+
+
+@pytest.mark.slow
+def test_cgan_digits_preset_draws_the_class_it_is_asked_for(compose_cfg, tmp_path: Path,
+                                                             one_thread) -> None:
+    # class_acc: the share of samples drawn for class c that the judge (test acc ≥ 0.98,
+    # logged as classifier_acc) calls c; 0.1 for a generator that ignores its labels
+    run(compose_cfg("experiment=cgan_digits", "metrics=default"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    print({k: round(v, 4) for k, v in metrics.items() if "class" in k or "fid" in k})
+    assert metrics["test/classifier_acc"] >= 0.95
+    assert metrics["test/class_acc"] >= 0.9 and metrics["val/class_acc"] >= 0.9
 
 
 def test_gan_preset_from_the_command_line(tmp_path: Path) -> None:

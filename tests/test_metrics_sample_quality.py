@@ -146,3 +146,46 @@ def test_classifier_fid_on_digits_orders_real_vae_noise(compose_cfg, tmp_path: P
           values["classifier_acc"])
     assert values["class_acc"] == pytest.approx(values["classifier_acc"], abs=1e-6)
     assert values["classifier_acc"] > 0.9
+
+
+class _Recorder:
+    """Stands in for a stage's SampleQualityMetrics: counts the images each rank gives."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def to(self, device):
+        return self
+
+    def update(self, images, labels=None) -> None:
+        self.sizes.append(len(images))
+
+    def compute(self) -> dict:
+        return {}
+
+    def reset(self) -> None:
+        pass
+
+
+class _Sampler(torch.nn.Module):
+    conditional = False
+    device = torch.device("cpu")
+
+    def sample(self, n: int) -> torch.Tensor:
+        return torch.rand(n, 1, 8, 8)
+
+
+@pytest.mark.parametrize(("n_samples", "world"), [(200, 2), (1200, 2), (7, 3), (1000, 1)])
+def test_every_rank_gets_samples_and_together_they_get_n(n_samples: int, world: int) -> None:
+    # 200 samples in chunks of 500 on 2 ranks left rank 1 with none, and KID's compute
+    # then failed to gather ("No samples to concatenate") under DDP
+    from genlab.callbacks.sample_quality import SampleQuality
+
+    suite = SampleQuality(features={}, data={}, cache_dir="unused", n_samples=n_samples,
+                          batch_size=500)
+    given = []
+    for rank in range(world):
+        suite.metrics["val"] = recorder = _Recorder()
+        suite.evaluate(_Sampler(), rank, world, "val")
+        given.append(sum(recorder.sizes))
+    assert all(n > 0 for n in given) and sum(given) == n_samples

@@ -12,7 +12,8 @@ never the validation value of the same samples.
 
 Samples come in chunks of `batch_size` with a fixed seed per (stage, chunk), dealt
 round-robin to the DDP ranks, so 1 or N processes evaluate the same images and every
-validation of a run uses the same noise. Models without `sample`, non-image data and
+validation of a run uses the same noise (with fewer than `batch_size` × ranks samples the
+chunks shrink so that every rank holds one). Models without `sample`, non-image data and
 `fast_dev_run` are skipped.
 """
 
@@ -187,9 +188,13 @@ class SampleQuality(Callback):
         (synced), reset."""
         metrics = self.metrics[stage].to(pl_module.device)
         base = self.seed * 1_000_003 + STAGE_SEED_OFFSET[stage]
-        for chunk in range(rank, math.ceil(self.n_samples / self.batch_size), world_size):
-            start = chunk * self.batch_size
-            size = min(self.batch_size, self.n_samples - start)
+        # every rank needs at least one chunk (KID's feature lists cannot be gathered from
+        # a rank that holds none), so fewer samples than batch_size × ranks are dealt in
+        # smaller chunks; only then do the samples depend on the number of ranks
+        chunk_size = min(self.batch_size, math.ceil(self.n_samples / world_size))
+        for chunk in range(rank, math.ceil(self.n_samples / chunk_size), world_size):
+            start = chunk * chunk_size
+            size = min(chunk_size, self.n_samples - start)
             labels = None
             if pl_module.conditional:
                 labels = torch.arange(start, start + size, device=pl_module.device)
