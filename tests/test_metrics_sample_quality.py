@@ -167,11 +167,11 @@ class _Recorder:
         pass
 
 
-class _Sampler(torch.nn.Module):
-    conditional = False
+class _Sampler(torch.nn.Module):  # an unconditional GenerativeModel (models/generative.py)
+    conditional, num_classes, data_shape = False, 0, (1, 8, 8)
     device = torch.device("cpu")
 
-    def sample(self, n: int) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         return torch.rand(n, 1, 8, 8)
 
 
