@@ -58,3 +58,17 @@ def test_gan_objectives_are_the_generator_losses() -> None:
     from genlab.models.gan import GENERATOR_LOSSES
 
     assert tuple(GENERATOR_LOSSES) == GAN_OBJECTIVES
+
+
+def test_a_class_error_names_the_key_where_the_class_was_configured(compose_cfg) -> None:
+    """A ParameterError of a net names the node the model built it from: the decoder's
+    refusal reads `model.decoder.channels` (the conv nets once named the encoder for both)."""
+    from genlab.config.instantiate import instantiate
+    from genlab.errors import ConfigError
+
+    cfg = compose_cfg("model=conv_vae", "model.encoder.channels=[4]",
+                      "model.decoder.channels=[4,8,16,32]")  # 8×8 digits: 4 stages is too many
+    with pytest.raises(ConfigError) as err:
+        instantiate(cfg.model, data_shape=[1, 8, 8], num_classes=10, _recursive_=False,
+                    _convert_="all")
+    assert err.value.key == "model.decoder.channels", err.value

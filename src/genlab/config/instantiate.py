@@ -10,13 +10,15 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.errors import ConfigError, GenlabError, RefusedConfigError
+from genlab.errors import ConfigError, GenlabError, ParameterError, RefusedConfigError
 
 
-def instantiate(cfg: Any, **kwargs: Any) -> Any:
+def instantiate(cfg: Any, key: str | None = None, **kwargs: Any) -> Any:
     """hydra.utils.instantiate that lets genlab's own errors through unwrapped, and reports
     a library's refusal of a config value (Lightning's MisconfigurationException, an
-    unexpected keyword) as a ConfigError naming the key."""
+    unexpected keyword) as a ConfigError naming the key. A class's ParameterError gets the
+    key of the node it was built from in front: `key` (relative to the caller's own node,
+    e.g. a model building its `encoder`), else the node's full key in the config."""
     from hydra.errors import InstantiationException
 
     try:
@@ -25,6 +27,9 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
         cause = err.__cause__
         while cause is not None and not isinstance(cause, GenlabError):
             cause = cause.__cause__
+        node_key = key or _full_key(err)
+        if isinstance(cause, ParameterError) and node_key:
+            raise cause.under(node_key) from None
         if cause is not None:
             raise cause from None
         refused = _refused_value(err)
@@ -33,11 +38,17 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
         raise
 
 
+def _full_key(err: Exception) -> str | None:
+    """The config key of the node Hydra failed to build (absent for a plain dict)."""
+    match = re.search(r"full_key: (\S+)", str(err))
+    return match[1] if match else None
+
+
 def _refused_value(err: Exception) -> ConfigError | None:
     """The ConfigError for an InstantiationException whose cause is a library rejecting a
     value or a key, else None."""
     cause = err.__cause__
-    key = (re.search(r"full_key: (\S+)", str(err)) or [None, "config"])[1]
+    key = _full_key(err) or "config"
     message = str(cause).strip().splitlines()[0] if cause is not None else ""
     show = "The command's `--cfg job` prints the composed config."
     if type(cause).__name__ == "MisconfigurationException":
