@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from genlab.errors import ConfigError
 from genlab.models.gan import r1_penalty
@@ -66,6 +67,26 @@ def test_schedulers_step_both_players_and_plateau_is_refused(compose_cfg, tmp_pa
         run(compose_cfg("experiment=gan_ring8", *SHORT, "model/scheduler=plateau"))
 
 
+class SchedulerProbe(Callback):
+    """A plain callback's on_train_epoch_end runs before the module's: where the SLURM
+    preemption callback writes its checkpoint. Records the schedulers' epoch there."""
+
+    seen: list[list[int]] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        SchedulerProbe.seen.append([c.scheduler.last_epoch for c in trainer.lr_scheduler_configs])
+
+
+def test_epoch_schedulers_have_stepped_before_any_epoch_end_checkpoint(compose_cfg,
+                                                                       one_thread) -> None:
+    # stepping them in the module's on_train_epoch_end left a preemption checkpoint one
+    # step behind, and the requeued run's lr then differed from its twin's
+    SchedulerProbe.seen = []
+    run(compose_cfg("experiment=gan_ring8", *SHORT, "model/scheduler=cosine",
+                    "+callbacks.probe._target_=test_gan_options.SchedulerProbe"))
+    assert SchedulerProbe.seen == [[1, 1], [2, 2]]
+
+
 def test_toy_run_logs_both_jsds_and_draws_them(compose_cfg, tmp_path, one_thread) -> None:
     run(compose_cfg("experiment=gan_ring8", *SHORT, "model.r1_gamma=0.1",
                     "callbacks.jsd_trace.every_n_epochs=1"))
@@ -88,3 +109,16 @@ def test_ema_decay_out_of_range_is_a_config_error() -> None:
         GAN([2], toy, {"_target_": "genlab.nets.toy.MLPDiscriminator"},
             {"_target_": "torch.optim.Adam", "_partial_": True},
             {"_target_": "torch.optim.Adam", "_partial_": True}, ema_decay=1.0)
+
+
+def test_an_ema_slower_than_the_run_is_warned_about(compose_cfg, one_thread) -> None:
+    # 12 G steps against a horizon of 1 / (1 − 0.999) = 1000: the EMA would stay near its
+    # initialisation; 0.5 (horizon 2) is fine and must not warn
+    with pytest.warns(UserWarning, match="model.ema_decay=0.999"):
+        run(compose_cfg("experiment=gan_ring8", *SHORT, "model.ema_decay=0.999"))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(compose_cfg("experiment=gan_ring8", *SHORT, "model.ema_decay=0.5"))
+    assert not [w for w in caught if "model.ema_decay" in str(w.message)]

@@ -74,6 +74,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -316,6 +317,7 @@ class GAN(L.LightningModule):
             if self.generator_ema is not None:
                 self.generator_ema.update_parameters(self.generator)
             logs["train/g_loss"] = g_loss
+        self._end_of_epoch_schedulers(batch_idx)
         if logs_this_step(self):
             self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True,
                           on_epoch=False, batch_size=len(x))
@@ -343,8 +345,13 @@ class GAN(L.LightningModule):
             return {}
         return dict(zip("gd", self.lr_schedulers(), strict=True))
 
-    def on_train_epoch_end(self) -> None:
-        if self.hparams.scheduler and self.hparams.scheduler.get("interval", "epoch") == "epoch":
+    def _end_of_epoch_schedulers(self, batch_idx: int) -> None:
+        """Epoch-interval schedulers step after the epoch's last batch, inside the training
+        step as Lightning does for automatic optimisation: a checkpoint written by any
+        epoch-end hook (LastCheckpoint, the SLURM preemption callback, which runs before the
+        module's own on_train_epoch_end) then already holds the stepped schedulers."""
+        if (self.hparams.scheduler and self.hparams.scheduler.get("interval", "epoch") == "epoch"
+                and batch_idx + 1 == self.trainer.num_training_batches):
             for sched in self._schedulers().values():
                 sched.step()
 
@@ -387,6 +394,22 @@ class GAN(L.LightningModule):
         z = torch.randn(self.hparams.jsd_samples, self.hparams.latent_dim, generator=gen)
         points = torch.cat([self.generate(chunk) for chunk in z.split(8192)])
         return torch.tensor(self.mixture_jsd(points), device=self.device)
+
+    def on_fit_start(self) -> None:
+        """Warn when the EMA's horizon, 1 / (1 − decay) G steps, is not well inside the
+        run: its weights then stay near their initialisation (measured: ema_decay 0.999 on
+        dcgan_digits' 250 G steps gave test FID_classifier 75 against 7.6 without EMA)."""
+        decay = self.hparams.ema_decay
+        if decay is None:
+            return
+        g_steps = self.trainer.estimated_stepping_batches / self.hparams.d_steps
+        if 1 / (1 - decay) > g_steps / 3:
+            rank_zero_warn(
+                f"model.ema_decay={decay} averages G over the last ~{1 / (1 - decay):.0f} G "
+                f"steps, but this run makes only ~{g_steps:.0f}: the EMA generator, which "
+                "samples and is evaluated, will lag far behind. Choose a decay with "
+                "1 / (1 − decay) well below the number of G steps (e.g. 0.99 for a few "
+                "hundred to thousands of steps).")
 
     def on_validation_epoch_start(self) -> None:
         self._broadcast_buffers()
