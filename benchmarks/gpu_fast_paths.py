@@ -173,7 +173,7 @@ def images_per_second(overrides: list[str], batch: int, steps: int, warmup: int,
 def loader_images_per_second(overrides: list[str], steps: int, warmup: int) -> float:
     """The train DataLoader alone (decoding, resizing, collation; no model, no copy to the
     GPU): images per second over `steps` batches after `warmup`, across epochs."""
-    from genlab.train import instantiate
+    from genlab.config.instantiate import instantiate
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose(overrides, Path(tmp))

@@ -292,7 +292,7 @@ def logging_disabled():
 def training_setup(case: Case, extra: list[str]) -> tuple[nn.Module, torch.Tensor, int]:
     """The model genlab builds from the config, the training split as one tensor, and the
     batch size."""
-    from genlab.train import instantiate
+    from genlab.config.instantiate import instantiate
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose([*QUIET, *case.overrides, *extra], Path(tmp))

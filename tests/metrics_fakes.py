@@ -22,7 +22,10 @@ class PassThroughFeatures(nn.Module):
 
 
 class ImageSource(nn.Module):
-    """A 'generator' that hands out fixed images in order (cycling): sample(n) → (n, C, H, W)."""
+    """A 'generator' that hands out fixed images in order (cycling): sample(n) → (n, C, H, W);
+    an unconditional GenerativeModel (genlab/models/generative.py)."""
+
+    conditional, num_classes = False, 0
 
     def __init__(self, images: torch.Tensor) -> None:
         super().__init__()
@@ -33,7 +36,7 @@ class ImageSource(nn.Module):
     def device(self) -> torch.device:
         return self.images.device
 
-    def sample(self, n: int) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         index = torch.arange(self.cursor, self.cursor + n) % len(self.images)
         self.cursor += n
         return self.images[index]

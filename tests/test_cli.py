@@ -53,7 +53,7 @@ def test_help_cfg_and_rejections_import_neither_torch_nor_lightning(tmp_path: Pa
     assert proc.returncode == code
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "genlab.overrides" in imported  # genlab.train runs as __main__
+    assert "genlab.config.preflight" in imported  # genlab.train runs as __main__
     assert not {m for m in imported if m.split(".")[0] in ("torch", "lightning")}
 
 

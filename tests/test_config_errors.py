@@ -88,10 +88,10 @@ def test_table_is_large_enough() -> None:
 
 # every command pre-checks its overrides like genlab-train (not Hydra's exit 1 and message)
 COMMAND_TYPOS = [
-    ("genlab.eval", ["ckpt_path=/no/such.ckpt", "metrics.n_sampels=5"], "`n_samples`"),
-    ("genlab.sample", ["ckpt_path=/no/such.ckpt", "nn=3"], "`n`"),
-    ("genlab.fetch", ["incepton=true"], "`inception`"),
-    ("genlab.eval", ["ckpt_path=/no/such.ckpt", "metrics/features=inceptoin"], "`inception`"),
+    ("genlab.cli.eval", ["ckpt_path=/no/such.ckpt", "metrics.n_sampels=5"], "`n_samples`"),
+    ("genlab.cli.sample", ["ckpt_path=/no/such.ckpt", "nn=3"], "`n`"),
+    ("genlab.cli.fetch", ["incepton=true"], "`inception`"),
+    ("genlab.cli.eval", ["ckpt_path=/no/such.ckpt", "metrics/features=inceptoin"], "`inception`"),
 ]
 
 

@@ -10,7 +10,7 @@ The accepted runs are one epoch of at most 2 train / 1 val / 1 test batches (or 
 `debug` preset or `trainer.fast_dev_run`) — not fast_dev_run by default, because under
 fast_dev_run the metric suite is skipped and its keys would be drawn for nothing.
 
-How it can fail: a rule missing from genlab/schema.py for a value that breaks a run (for
+How it can fail: a rule missing from genlab/config/schema.py for a value that breaks a run (for
 example `_check_suite_reference`: `data.val_size=1` with the suite on then dies in
 torchmetrics' KID with a ValueError; REGRESSIONS pins such values), or a rule that refuses
 only after torch is imported (the rejected command's `-X importtime` shows torch).
@@ -185,9 +185,9 @@ REGRESSIONS = [
 def _rejected_before_run(overrides: list[str], compose_cfg) -> ConfigError | None:
     """What genlab-train does before it imports torch: pre-check the overrides, compose,
     resolve, validate. The ConfigError it raises, or None."""
-    from genlab.overrides import preflight
-    from genlab.schema import validate
-    from genlab.train import resolved
+    from genlab.config.instantiate import resolved
+    from genlab.config.preflight import preflight
+    from genlab.config.schema import validate
 
     try:
         preflight(overrides)

@@ -1,6 +1,6 @@
 """Every key a user can type has a rule: compose every option of every config group
 (each alone, on top of the defaults) and require that every key of every `_target_` node
-is named by that target's schema in genlab/schema.py (or the schema is explicitly open for
+is named by that target's schema in genlab/config/schema.py (or the schema is explicitly open for
 a library class's other parameters). A key added to conf/ later without a rule fails here.
 Also: every composition validates as it ships."""
 
@@ -14,8 +14,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from genlab.config import config_dir
+from genlab.config.schema import OPEN, TARGET_SCHEMAS, validate
 from genlab.errors import ConfigError
-from genlab.schema import OPEN, TARGET_SCHEMAS, validate
 
 ROOT = Path(config_dir())
 # groups that are not chosen on the command line by their folder name: `optimize` is
@@ -75,7 +75,7 @@ def test_the_enumeration_reaches_every_group() -> None:
 @pytest.mark.parametrize("override", OPTIONS)
 def test_every_key_of_every_target_has_a_rule(override: str) -> None:
     missing = _unruled(_compose(override))
-    assert not missing, f"keys without a rule in genlab/schema.py: {missing}"
+    assert not missing, f"keys without a rule in genlab/config/schema.py: {missing}"
 
 
 def test_a_key_without_a_rule_is_caught() -> None:

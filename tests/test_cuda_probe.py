@@ -1,5 +1,5 @@
-"""genlab.cuda_probe: Lightning's NVML-based CUDA check is dropped only where NVML is absent,
-and then optimizer steps stop probing NVML."""
+"""genlab.runtime.environment: Lightning's NVML-based CUDA check is dropped only where NVML is
+absent, and then optimizer steps stop probing NVML."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from genlab import cuda_probe
+from genlab.runtime import environment as cuda_probe
 
 
 def test_kept_where_nvml_loads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +33,7 @@ def test_dropped_where_nvml_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 PROBES_PER_STEP = """
 import torch, lightning  # lightning sets the variable
-from genlab.cuda_probe import drop_nvml_check_without_nvml, nvml_loadable
+from genlab.runtime.environment import drop_nvml_check_without_nvml, nvml_loadable
 available = torch.cuda.is_available()
 calls = 0
 original = torch.cuda._raw_device_count_nvml

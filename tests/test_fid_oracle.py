@@ -93,7 +93,7 @@ def test_fetch_checks_the_whole_digest(tmp_path: Path, monkeypatch: pytest.Monke
     """genlab-fetch accepts the Inception file only when its whole SHA-256 matches: a file
     that agrees on the first 8 hex digits (all that torch.hub's file-name check sees) and
     differs after them is not present. Rules out a prefix check."""
-    from genlab import fetch
+    from genlab.cli import fetch
 
     path = fetch.weights_path(tmp_path)
     path.parent.mkdir(parents=True)

@@ -10,8 +10,8 @@ from lightning.pytorch.callbacks import Callback
 
 from genlab.errors import ConfigError
 from genlab.models.gan import r1_penalty
+from genlab.runtime.checkpoints import load_trained
 from genlab.train import run
-from genlab.trained_model import load_trained
 
 SHORT = ["trainer.max_epochs=2", "+trainer.limit_train_batches=6", "data.train_size=3000",
          "trainer.log_every_n_steps=1"]

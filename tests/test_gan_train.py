@@ -14,8 +14,8 @@ from PIL import Image
 from conftest import run_cli
 from genlab.data.toy2d import Ring8
 from genlab.metrics.mode_coverage import mode_coverage
+from genlab.runtime.checkpoints import load_trained
 from genlab.train import run
-from genlab.trained_model import load_trained
 from wandb_records import history, offline_run_dir, records
 
 
@@ -93,7 +93,7 @@ def test_ring8_preset_meets_the_aim_that_ring_collapse_and_arcs_fail(compose_cfg
 def _untrained_fid(ckpt: Path) -> float:
     """val/fid_classifier of a freshly initialised generator of the same config, through
     the same suite, judge and cached reference features: the "noise" level."""
-    from genlab.train import instantiate
+    from genlab.config.instantiate import instantiate
 
     model, cfg = load_trained(str(ckpt))
     torch.manual_seed(0)

@@ -26,7 +26,7 @@ def vae_ckpt(tmp_path: Path) -> Path:
 
 
 def test_eval_writes_elbo_nll_and_the_metric_suite(vae_ckpt: Path, tmp_path: Path) -> None:
-    proc = run_cli(f"ckpt_path={vae_ckpt}", *EVAL_METRICS, cwd=tmp_path, module="genlab.eval",
+    proc = run_cli(f"ckpt_path={vae_ckpt}", *EVAL_METRICS, cwd=tmp_path, module="genlab.cli.eval",
                    env=ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads((run_dirs(tmp_path, "eval")[0] / "eval.json").read_text())
@@ -39,7 +39,7 @@ def test_eval_writes_elbo_nll_and_the_metric_suite(vae_ckpt: Path, tmp_path: Pat
 
 def test_sample_grid_npz_and_interpolation(vae_ckpt: Path, tmp_path: Path) -> None:
     proc = run_cli(f"ckpt_path={vae_ckpt}", "n=12", "interpolate=true", "steps=4",
-                   cwd=tmp_path, module="genlab.sample", env=ENV)
+                   cwd=tmp_path, module="genlab.cli.sample", env=ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = run_dirs(tmp_path, "sample")[0]
     samples = np.load(out / "samples.npz", allow_pickle=False)
@@ -47,7 +47,7 @@ def test_sample_grid_npz_and_interpolation(vae_ckpt: Path, tmp_path: Path) -> No
     assert samples["images"].min() >= 0 and samples["images"].max() <= 1
     assert np.load(out / "interpolation.npz")["images"].shape == (12, 1, 8, 8)
     assert (out / "samples.png").is_file() and (out / "interpolation.png").is_file()
-    bad = run_cli(f"ckpt_path={vae_ckpt}", "labels=[1]", cwd=tmp_path, module="genlab.sample")
+    bad = run_cli(f"ckpt_path={vae_ckpt}", "labels=[1]", cwd=tmp_path, module="genlab.cli.sample")
     assert bad.returncode == 2 and "unconditional" in bad.stderr
 
 
@@ -58,7 +58,7 @@ def test_sample_labels_for_a_conditional_gan(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     ckpt = tmp_path / "logs" / "train" / "runs" / "tiny" / "checkpoints" / "last.ckpt"
     proc = run_cli(f"ckpt_path={ckpt}", "n=6", "labels=[3,7]", cwd=tmp_path,
-                   module="genlab.sample", env=ENV)
+                   module="genlab.cli.sample", env=ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
     labels = np.load(run_dirs(tmp_path, "sample")[0] / "samples.npz")["labels"]
     assert labels.tolist() == [3, 7, 3, 7, 3, 7]
@@ -68,7 +68,7 @@ def test_fetch_without_network_fails_clearly(tmp_path: Path) -> None:
     # a proxy that refuses connections: no download can succeed, whatever the machine
     offline = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
                "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
-    proc = run_cli("datasets=[mnist]", "timeout=5", cwd=tmp_path, module="genlab.fetch",
+    proc = run_cli("datasets=[mnist]", "timeout=5", cwd=tmp_path, module="genlab.cli.fetch",
                    env=offline, timeout=120)
     assert proc.returncode == 1
     assert "MISSING  mnist" in proc.stdout and "MISSING  inception weights" in proc.stdout
@@ -77,6 +77,6 @@ def test_fetch_without_network_fails_clearly(tmp_path: Path) -> None:
 
 def test_fetch_lists_what_is_present(tmp_path: Path) -> None:
     write_mnist(tmp_path / "data", "MNIST", n_train=4, n_test=2)
-    proc = run_cli("datasets=[mnist]", "inception=false", cwd=tmp_path, module="genlab.fetch")
+    proc = run_cli("datasets=[mnist]", "inception=false", cwd=tmp_path, module="genlab.cli.fetch")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "present  mnist" in proc.stdout

@@ -12,10 +12,11 @@ import torch
 from scipy import linalg
 from torchmetrics.classification import MulticlassAccuracy
 
+from genlab.config.instantiate import instantiate
 from genlab.errors import DataFormatError, DataNotFoundError
 from genlab.metrics.inception import InceptionFeatures, write_random_weights
 from genlab.metrics.sample_quality import SampleQualityMetrics
-from genlab.train import instantiate, run
+from genlab.train import run
 from metrics_fakes import ImageSource, PassThroughFeatures
 
 
@@ -166,11 +167,11 @@ class _Recorder:
         pass
 
 
-class _Sampler(torch.nn.Module):
-    conditional = False
+class _Sampler(torch.nn.Module):  # an unconditional GenerativeModel (models/generative.py)
+    conditional, num_classes, data_shape = False, 0, (1, 8, 8)
     device = torch.device("cpu")
 
-    def sample(self, n: int) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         return torch.rand(n, 1, 8, 8)
 
 

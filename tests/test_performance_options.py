@@ -30,7 +30,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning() -> None:
 
 
 def test_channels_last_keeps_outputs(compose_cfg) -> None:
-    from genlab.train import instantiate
+    from genlab.config.instantiate import instantiate
 
     cfg = compose_cfg("model=conv_vae")
     model = instantiate(cfg.model, data_shape=[1, 8, 8], num_classes=10, _recursive_=False,

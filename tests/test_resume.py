@@ -13,10 +13,11 @@ import torch
 from omegaconf import OmegaConf
 
 from cluster_runs import TINY_RUN, final_metrics, twin_then_killed_and_resumed
-from genlab.checkpointing import AtomicCheckpointIO
+from genlab.config.naming import run_dir_name, slurm_run_name
 from genlab.errors import ConfigError
-from genlab.resume import last_checkpoint, resume_checkpoint, wandb_run_continued
-from genlab.run_dirs import run_dir_name, slurm_run_name
+from genlab.run_dir import last_checkpoint
+from genlab.runtime.checkpoints import AtomicCheckpointIO
+from genlab.runtime.resume import resume_checkpoint, wandb_run_continued
 
 
 def test_slurm_run_name_is_shared_by_ranks_and_requeues() -> None:

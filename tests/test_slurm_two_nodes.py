@@ -58,7 +58,7 @@ VAE_RUN = [
     "model.binarize=false", "model.iwae_samples=0", "model/optimizer=sgd",
     "model.encoder.channels=[4,8]", "model.decoder.channels=[4,8]",
 ]
-# rank-0-only console output: genlab/train.py prints the config tree where it saves it
+# rank-0-only console output: genlab/cli/train.py prints the config tree where it saves it
 CONFIG_TREE = "\n├── data\n"
 
 

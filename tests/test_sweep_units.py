@@ -14,7 +14,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from genlab.config import config_dir
-from genlab.schema import validate
+from genlab.config.schema import validate
 from genlab.sweeps.compare import summarize
 from genlab.sweeps.records import read_run
 

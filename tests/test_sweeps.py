@@ -63,7 +63,7 @@ def test_grid_multirun_summary_wandb_group_and_compare(tmp_path: Path) -> None:
     before = {n: (out / n).read_text() for n in ("summary.csv", "summary.md")}
     for name in before:
         (out / name).unlink()
-    proc = run_cli(str(out), cwd=tmp_path, module="genlab.sweeps.compare")
+    proc = run_cli(str(out), cwd=tmp_path, module="genlab.cli.compare")
     assert proc.returncode == 0, proc.stderr
     assert {n: (out / n).read_text() for n in before} == before
 

@@ -17,18 +17,28 @@ class ConfigError(GenlabError, ValueError):
     exit_code = 2
 
     def __init__(self, key: str, value: object, allowed: str, hint: str = "") -> None:
-        self.key, self.value, self.allowed = key, value, allowed
+        self.key, self.value, self.allowed, self.hint = key, value, allowed, hint
         message = f"Invalid config: `{key}` = {value!r}; allowed: {allowed}."
         if hint:
             message += f" {hint}"
         super().__init__(message)
 
 
+class ParameterError(ConfigError):
+    """A class refused one of its own arguments: `key` starts as the parameter's name, and
+    the code that built the class from a config node puts the node's key in front
+    (genlab.config.instantiate), so the error names `model.decoder.channels` wherever the
+    class was configured, without the class knowing where that is."""
+
+    def under(self, node_key: str) -> "ParameterError":
+        return type(self)(f"{node_key}.{self.key}", self.value, self.allowed, self.hint)
+
+
 class RefusedConfigError(ConfigError):
     """A library (Lightning, torch) refused a config value when genlab built its object."""
 
     def __init__(self, key: str, library_message: str, hint: str = "") -> None:
-        self.key, self.value, self.allowed = key, None, library_message
+        self.key, self.value, self.allowed, self.hint = key, None, library_message, hint
         message = f"Invalid config under `{key}`: {library_message.rstrip('.')}."
         if hint:
             message += f" {hint}"

@@ -13,6 +13,8 @@ import lightning as L
 import torch
 from torchvision.utils import make_grid, save_image
 
+from genlab import run_dir as layout
+
 MIN_TILE = 32  # pixels: smaller images are enlarged (nearest neighbour) in saved grids
 
 
@@ -45,7 +47,7 @@ def save_grid(
 ) -> Path:
     """images: (B, C, H, W) in [0, 1] → <run_dir>/images/<key>_<tag>.png, logged as `key`."""
     tag = tag or f"epoch{trainer.current_epoch:03d}"
-    path = run_dir(trainer) / "images" / f"{key.replace('/', '_')}_{tag}.png"
+    path = run_dir(trainer) / layout.IMAGES / f"{key.replace('/', '_')}_{tag}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     images = images.detach().float().cpu().clamp(0, 1)
     if images.shape[-1] < MIN_TILE:  # 8×8 digits would be unreadable: enlarge, no smoothing

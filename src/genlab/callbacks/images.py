@@ -9,10 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import fixed_rng, save_grid
-
-
-def _is_image_model(pl_module: L.LightningModule) -> bool:
-    return len(getattr(pl_module, "data_shape", ())) == 3
+from genlab.models.generative import is_image_model
 
 
 def _epoch_due(trainer: L.Trainer, every_n_epochs: int) -> bool:
@@ -36,8 +33,7 @@ class SampleGrid(Callback):
         self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not (_due(trainer, self.every_n_epochs) and _is_image_model(pl_module)
-                and hasattr(pl_module, "sample")):
+        if not (_due(trainer, self.every_n_epochs) and is_image_model(pl_module)):
             return
         with fixed_rng(self.seed, pl_module.device):
             images = pl_module.sample(self.n)
@@ -59,7 +55,7 @@ class ReconstructionGrid(Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (self._batch is None or not _due(trainer, self.every_n_epochs)
-                or not (_is_image_model(pl_module) and hasattr(pl_module, "reconstruct"))):
+                or not (is_image_model(pl_module) and hasattr(pl_module, "reconstruct"))):
             return
         x = self._batch
         with fixed_rng(self.seed, pl_module.device):
@@ -94,7 +90,7 @@ class InterpolationGrid(Callback):
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         images = torch.cat(self._images) if self._images else None
         if (images is None or len(images) < 2 or not trainer.is_global_zero
-                or not _is_image_model(pl_module)
+                or not is_image_model(pl_module)
                 or not (hasattr(pl_module, "encode") and hasattr(pl_module, "decode"))):
             return  # nothing to interpolate between (a test split of one image)
         pairs = len(images) // 2

@@ -7,6 +7,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from genlab import run_dir as layout
 from genlab.callbacks.image_logging import log_image_file, run_dir
 
 
@@ -61,7 +62,7 @@ class LatentSpacePlot(Callback):
         ax.set(xlabel=axes[0], ylabel=axes[1],
                title=f"Test-set posterior means ({mu.shape[1]}-d latent)")
         fig.tight_layout()
-        path = run_dir(trainer) / "images" / "latent_space_test.png"
+        path = run_dir(trainer) / layout.IMAGES / "latent_space_test.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
         plt.close(fig)

@@ -15,7 +15,7 @@ batch and act together:
 Then rank 0 runs `scontrol requeue`, the W&B run is marked preempting and closed, and
 every rank waits for SLURM's SIGTERM and exits without reporting a result, so a submitit
 job is not collected as finished. The requeued job starts in the same run directory
-(genlab/run_dirs.py) where Lightning picks up `hpc_ckpt_N.ckpt` by itself.
+(genlab/config/naming.py) where Lightning picks up `hpc_ckpt_N.ckpt` by itself.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import fixed_rng
+from genlab.metrics.features import Judge
+from genlab.models.generative import is_image_model
 
 # data-config keys that change how data is loaded, not which images it holds
 LOADER_KEYS = ("batch_size", "eval_batch_size", "num_workers", "pin_memory", "download",
@@ -63,7 +65,7 @@ def check_reference_size(datamodule: Any, n_reference: int | None) -> None:
     """Every reference split holds ≥ 2 images (FID's covariance, KID's subsets) and
     metrics.n_reference must fit in each: a ConfigError naming the key before training.
     (An image folder's or MNIST's split sizes are known once the data is loaded, so this
-    is checked at setup; genlab/schema.py refuses what the config alone decides.)"""
+    is checked at setup; genlab/config/schema.py refuses what the config alone decides.)"""
     datamodule.setup("fit")
     if hasattr(datamodule, "require_split_size"):
         for split in STAGE_SPLIT.values():
@@ -131,12 +133,11 @@ class SampleQuality(Callback):
 
     @staticmethod
     def _applies(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-        return (not trainer.fast_dev_run and hasattr(pl_module, "sample")
-                and len(getattr(pl_module, "data_shape", ())) == 3
+        return (not trainer.fast_dev_run and is_image_model(pl_module)
                 and trainer.datamodule is not None)
 
     def build_extractor(self, datamodule: Any) -> Any:
-        from genlab.train import instantiate
+        from genlab.config.instantiate import instantiate
 
         return instantiate(self.features_cfg, datamodule=datamodule,
                            data_key=data_key(self.data), _recursive_=False, _convert_="all")
@@ -157,11 +158,10 @@ class SampleQuality(Callback):
         reference = cached_features(self.cache_dir, key, lambda: extract(
             extractor, reference_images(datamodule, split, self.n_reference, self.batch_size),
             self.batch_size, device))
-        conditional = getattr(pl_module, "conditional", False)
-        judged = extractor.accuracy(split, datamodule) if hasattr(extractor, "accuracy") else None
+        judged = extractor.accuracy(split, datamodule) if isinstance(extractor, Judge) else None
         return SampleQualityMetrics(
             extractor, torch.from_numpy(reference), self.n_samples,
-            num_classes=pl_module.num_classes if conditional else 0, rank=rank,
+            num_classes=pl_module.num_classes if pl_module.conditional else 0, rank=rank,
             world_size=world_size, judge_accuracy=judged, **self.options)
 
     # --- evaluating ------------------------------------------------------------------------
@@ -187,7 +187,6 @@ class SampleQuality(Callback):
         """Draw this rank's chunks of samples (the stage's own noise), update, compute
         (synced), reset."""
         metrics = self.metrics[stage].to(pl_module.device)
-        conditional = getattr(pl_module, "conditional", False)
         base = self.seed * 1_000_003 + STAGE_SEED_OFFSET[stage]
         # every rank needs at least one chunk (KID's feature lists cannot be gathered from
         # a rank that holds none), so fewer samples than batch_size × ranks are dealt in
@@ -197,12 +196,11 @@ class SampleQuality(Callback):
             start = chunk * chunk_size
             size = min(chunk_size, self.n_samples - start)
             labels = None
-            if conditional:
+            if pl_module.conditional:
                 labels = torch.arange(start, start + size, device=pl_module.device)
                 labels = labels % pl_module.num_classes
             with fixed_rng(base + chunk, pl_module.device):
-                images = (pl_module.sample(size, labels) if conditional
-                          else pl_module.sample(size))
+                images = pl_module.sample(size, labels)
             metrics.update(images, labels)
         # KID's subsets and IS's splits draw from the global RNG: a fixed seed keeps the
         # values reproducible and the training RNG stream untouched by the evaluation

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
+from genlab.config.choices import DIGITS_CLASSES, DIGITS_SHAPE
 from genlab.data.base import SplitDataModule, image_tensor_dataset, seeded_split
 
 
@@ -19,11 +20,11 @@ class DigitsDataModule(SplitDataModule):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (1, 8, 8)
+        return DIGITS_SHAPE
 
     @property
     def num_classes(self) -> int:
-        return 10
+        return DIGITS_CLASSES
 
     def build_splits(self) -> dict[str, Dataset]:
         from sklearn.datasets import load_digits

@@ -17,16 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from genlab.config.choices import RESIZE_MODES, TORCHVISION_DATASETS
 from genlab.data.base import SplitDataModule, image_tensor_dataset, seeded_split
 from genlab.errors import ConfigError, DataFormatError, DataNotFoundError
 
-# name → (torchvision class name, native (C, H, W), folder under data_dir, classes)
-DATASETS: dict[str, tuple[str, tuple[int, int, int], str, int]] = {
-    "mnist": ("MNIST", (1, 28, 28), "MNIST", 10),
-    "fashion_mnist": ("FashionMNIST", (1, 28, 28), "FashionMNIST", 10),
-    "cifar10": ("CIFAR10", (3, 32, 32), "cifar-10-batches-py", 10),
-}
-RESIZE_MODES = ("pad", "bilinear")
+DATASETS = TORCHVISION_DATASETS  # name → (torchvision class, (C, H, W), folder, classes)
 
 
 def _torchvision_class(class_name: str, verify_md5: bool) -> type:

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader
 from genlab.errors import ConfigError
 from genlab.metrics.inception import file_sha256
 from genlab.metrics.reference_cache import file_lock, key_hash
+from genlab.run_dir import atomic_write, write_json
 
 PREPROCESSING = "float [0,1] at the data's shape"
 
@@ -52,20 +53,8 @@ def _build(model: dict, datamodule: Any) -> nn.Module:
                        num_classes=datamodule.num_classes, _recursive_=False, _convert_="all")
 
 
-def _replace_atomically(path: Path, write: Any) -> None:
-    """write(tmp) to a process-private file beside `path`, then rename it into place: a
-    kill mid-write leaves the old file or none, never half of one."""
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_meta(entry: Path, info: dict) -> None:
-    _replace_atomically(entry / "meta.json",
-                        lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
+    write_json(entry / "meta.json", info)
 
 
 def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: int,
@@ -94,7 +83,8 @@ def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: 
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
         net.load_state_dict(state["state_dict"])
     seconds = time.perf_counter() - start
-    _replace_atomically(out_dir / "classifier.pt", lambda tmp: torch.save(net.state_dict(), tmp))
+    with atomic_write(out_dir / "classifier.pt") as f:
+        torch.save(net.state_dict(), f)
     shutil.rmtree(work, ignore_errors=True)
     epoch = int(state.get("epoch", -1))
     return {"val_acc": float(best.best_model_score), "best_epoch": epoch,

@@ -7,9 +7,10 @@ the file, so a hash collision or a stale file is detected on read.
 
 Files are `.npz` archives of plain arrays (`features`, plus `meta`: the key and a SHA-256
 of the features as one JSON string), read with `allow_pickle=False`. Concurrency: writers
-take an exclusive `fcntl.flock` on `<file>.lock`, re-check, compute, write `<file>.tmp.<pid>`
-and `os.replace` it into place, so a sweep of concurrent jobs computes each entry once and
-no reader ever sees a half-written file. A file that fails to load or verify is rebuilt.
+take an exclusive `fcntl.flock` on `<file>.lock`, re-check, compute, and write it with
+`genlab.run_dir.atomic_write` (a private temporary file renamed into place), so a sweep of
+concurrent jobs computes each entry once and no reader ever sees a half-written file. A file
+that fails to load or verify is rebuilt.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from genlab.run_dir import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -64,15 +66,10 @@ def read_entry(path: Path, key: dict) -> np.ndarray | None:
 
 
 def write_entry(path: Path, key: dict, features: np.ndarray) -> None:
-    """Atomic write: a process-private temporary file, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomic write (genlab.run_dir.atomic_write): readers never see half a file."""
     meta = json.dumps({"version": FORMAT_VERSION, "key": key, "sha256": _digest(features)})
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.savez(f, features=features, meta=np.array(meta))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @contextmanager

@@ -79,6 +79,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from genlab.config.choices import CONDITIONINGS
 from genlab.errors import ConfigError
 from genlab.metrics.jsd import MixtureJSD, jsd_lower_bound
 from genlab.metrics.mode_coverage import ModeCoverage
@@ -118,7 +119,6 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 GENERATOR_LOSSES = {"minimax": minimax_generator_loss,
                     "non_saturating": non_saturating_generator_loss}
-CONDITIONINGS = ("concat", "projection")
 
 
 def average_gradients(params: Sequence[nn.Parameter], group: dist.ProcessGroup | None = None,

@@ -11,6 +11,10 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
+# keys of a scheduler node that genlab reads itself (Lightning's lr-scheduler dict); the
+# others are the scheduler class's own parameters
+SCHEDULE_KEYS = ("interval", "frequency", "monitor")
+
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], optimizer: dict) -> torch.optim.Optimizer:
     """`optimizer` = {_target_: torch.optim.Adam, _partial_: true, lr: ...}."""
@@ -23,9 +27,8 @@ def build_scheduler(opt: torch.optim.Optimizer, scheduler: dict | None) -> dict[
     if not scheduler:
         return None
     cfg = dict(scheduler)
-    interval = cfg.pop("interval", "epoch")
-    monitor = cfg.pop("monitor", None)
-    out: dict[str, Any] = {"scheduler": instantiate(cfg)(opt), "interval": interval}
-    if monitor:
-        out["monitor"] = monitor
+    schedule = {key: cfg.pop(key) for key in SCHEDULE_KEYS if key in cfg}
+    out: dict[str, Any] = {"scheduler": instantiate(cfg)(opt), "interval": "epoch", **schedule}
+    if not out.get("monitor"):
+        out.pop("monitor", None)
     return out

@@ -20,10 +20,11 @@ from collections.abc import Sequence
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
-from genlab.errors import ConfigError
+from genlab.config.choices import LIKELIHOODS
+from genlab.config.instantiate import instantiate
+from genlab.errors import ParameterError
 from genlab.metrics.elbo import (
     bernoulli_log_likelihood,
     gaussian_log_likelihood,
@@ -34,8 +35,6 @@ from genlab.metrics.elbo import (
 )
 from genlab.models.optim import build_optimizer, build_scheduler
 from genlab.models.step_logging import logs_this_step
-
-LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 class VAE(L.LightningModule):
@@ -61,13 +60,16 @@ class VAE(L.LightningModule):
     ) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
-            raise ConfigError("model.likelihood", likelihood, ", ".join(LIKELIHOODS))
+            raise ParameterError("likelihood", likelihood, ", ".join(LIKELIHOODS))
         if iwae_batch < 1:
-            raise ConfigError("model.iwae_batch", iwae_batch, "an integer ≥ 1")
+            raise ParameterError("iwae_batch", iwae_batch, "an integer ≥ 1")
         self.save_hyperparameters()
         self.data_shape = tuple(data_shape)
-        self.encoder = instantiate(encoder, in_shape=self.data_shape, out_dim=2 * latent_dim)
-        self.decoder = instantiate(decoder, latent_dim=latent_dim, out_shape=self.data_shape)
+        self.conditional, self.num_classes = False, num_classes  # models/generative.py
+        self.encoder = instantiate(encoder, "encoder", in_shape=self.data_shape,
+                                   out_dim=2 * latent_dim)
+        self.decoder = instantiate(decoder, "decoder", latent_dim=latent_dim,
+                                   out_shape=self.data_shape)
         log_std = torch.full(self.data_shape, float(torch.tensor(gaussian_std).log()))
         self.log_std = nn.Parameter(log_std, requires_grad=learn_std)
 
@@ -96,8 +98,9 @@ class VAE(L.LightningModule):
         return {"recon": recon, "kl": kl, "elbo": recon - kl}
 
     @torch.inference_mode()
-    def sample(self, n: int) -> torch.Tensor:
-        """n samples from the prior, decoded to their mean: (n, *data_shape) in [0, 1]."""
+    def sample(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n samples from the prior, decoded to their mean: (n, *data_shape) in [0, 1]
+        (unconditional: `labels` is None)."""
         z = torch.randn(n, self.hparams.latent_dim, device=self.device)
         return self.decode(z)
 

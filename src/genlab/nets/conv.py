@@ -12,15 +12,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genlab.errors import ConfigError
+from genlab.errors import ParameterError
 
 
 def _start_size(shape: Sequence[int], stages: int) -> tuple[int, int]:
     h, w = shape[-2], shape[-1]
     factor = 2**stages
     if h % factor or w % factor:
-        raise ConfigError(
-            "model.encoder.channels", f"{stages} stages for {h}×{w} images",
+        raise ParameterError(
+            "channels", f"{stages} stages for {h}×{w} images",
             f"a number of stages (list length) with {h} and {w} divisible by 2**stages",
         )
     return h // factor, w // factor

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from genlab import run_dir
 from genlab.sweeps.records import RunRecord
 from genlab.sweeps.summary import SEED_KEY, group_by_setting, mean_std, swept_keys
 
@@ -65,7 +66,7 @@ def plot_objective_vs(records: list[RunRecord], key: str, keys: list[str],
 
 def plot_learning_curves(records: list[RunRecord], keys: list[str], out_dir: Path) -> Path | None:
     objective = next((r.optimized_metric for r in records if r.optimized_metric), None)
-    curves = [(r, _curve(r.run_dir / "csv" / "metrics.csv", objective)) for r in records]
+    curves = [(r, _curve(r.run_dir / run_dir.CSV_METRICS, objective)) for r in records]
     curves = [(r, c) for r, c in curves if c]
     if objective is None or not curves:
         return None

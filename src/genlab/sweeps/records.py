@@ -6,14 +6,13 @@ when the run completed) or `failure.json` (written when a multirun trial raised)
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from genlab.sweeps.failures import read_failure
+from genlab import run_dir
 
 
 @dataclass
@@ -41,7 +40,7 @@ class RunRecord:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / ".hydra").is_dir() or (path / "metrics.json").is_file()
+    return (path / run_dir.HYDRA_DIR).is_dir() or (path / run_dir.METRICS).is_file()
 
 
 def run_dirs_of(path: Path) -> list[Path]:
@@ -53,33 +52,33 @@ def run_dirs_of(path: Path) -> list[Path]:
                                        else 0, p.name))
 
 
-def read_run(run_dir: Path) -> RunRecord:
-    overrides = _yaml(run_dir / ".hydra" / "overrides.yaml") or []
-    config = _yaml(run_dir / "config_resolved.yaml") or _yaml(run_dir / ".hydra" / "config.yaml")
-    record = RunRecord(job=run_dir.name, run_dir=run_dir, overrides=[str(o) for o in overrides],
-                       status="incomplete", wandb_id=wandb_run_id(run_dir))
+def read_run(path: Path) -> RunRecord:
+    overrides = _yaml(path / run_dir.OVERRIDES) or []
+    config = _yaml(path / run_dir.CONFIG) or _yaml(path / run_dir.HYDRA_CONFIG)
+    record = RunRecord(job=path.name, run_dir=path, overrides=[str(o) for o in overrides],
+                       status="incomplete", wandb_id=wandb_run_id(path))
     record.optimized_metric = (config or {}).get("optimized_metric")
     record.optimized_mode = (config or {}).get("optimized_mode")
-    task = (config or {}).get("task_name", "train")
-    record.log = str(run_dir / f"{task}.log")
-    if (run_dir / "metrics.json").is_file():
-        record.metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    record.log = str(run_dir.log_file(path, (config or {}).get("task_name", "train")))
+    finished = run_dir.read_json(path / run_dir.METRICS)
+    if finished is not None:
+        record.metrics = finished["metrics"]
         record.status = "completed"
         if record.objective is not None and not math.isfinite(record.objective):
             record.status = "failed"
             record.reason = f"{record.optimized_metric} is {record.objective} (not finite)"
-    failure = read_failure(run_dir)
+    failure = run_dir.read_json(path / run_dir.FAILURE)
     if failure is not None:
         record.status, record.reason, record.log = "failed", failure["reason"], failure["log"]
     return record
 
 
-def wandb_run_id(run_dir: Path) -> str | None:
-    """The run dir's W&B run id (`wandb_run_id`, kept by genlab/resume.py), else the newest
-    run under `<run_dir>/wandb` (`[offline-]run-<time>-<id>`)."""
-    if (run_dir / "wandb_run_id").is_file():
-        return (run_dir / "wandb_run_id").read_text().strip() or None
-    runs = sorted(p for p in (run_dir / "wandb").glob("*run-*-*") if not p.is_symlink())
+def wandb_run_id(path: Path) -> str | None:
+    """The run dir's W&B run id (`wandb_run_id`, kept by genlab/runtime/resume.py), else the
+    newest run under `<run dir>/wandb` (`[offline-]run-<time>-<id>`)."""
+    if (path / run_dir.WANDB_ID).is_file():
+        return (path / run_dir.WANDB_ID).read_text().strip() or None
+    runs = sorted(p for p in (path / "wandb").glob("*run-*-*") if not p.is_symlink())
     return runs[-1].name.rsplit("-", 1)[-1] if runs else None
 
 

@@ -123,9 +123,9 @@ def requeue_interrupted(study: Any) -> None:
 
 
 def failure_reason(run_dir: Path, ret: JobReturn) -> str:
-    from genlab.sweeps.failures import read_failure
+    from genlab import run_dir as layout
 
-    record = read_failure(run_dir)
+    record = layout.read_json(run_dir / layout.FAILURE)
     if record:
         return record["reason"]
     try:

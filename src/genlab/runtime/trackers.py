@@ -1,10 +1,43 @@
-"""Loggers for a run: the configured trackers plus a CSV log that is always written, and
-the resolved config logged to all of them with flat, typed keys (`model.latent_dim`)."""
+"""Trackers of a run: the configured loggers plus a CSV log that is always written, the
+resolved config logged to all of them with flat, typed keys (`model.latent_dim`), and W&B's
+metric definitions: a run's summary keeps each metric's best value, not its last (the
+direction declared once, in genlab/config/choices.py), and every metric is plotted against
+Lightning's `trainer/global_step` (one step axis). In W&B the summary reads `val/elbo.max`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
+
+from genlab import run_dir
+from genlab.config.choices import METRIC_DIRECTION
+
+
+@contextlib.contextmanager
+def tracked(plain_cfg: Mapping[str, Any], output_dir: Path) -> Iterator[list]:
+    """The run's loggers, with the config logged and W&B's metrics defined; on exit each
+    tracker's run is finished, marked failed when the block raised. Rank 0 pins the W&B
+    logger to this run directory's W&B run (continued after a requeue or resume)."""
+    from omegaconf import OmegaConf
+
+    from genlab.runtime.ranks import is_rank_zero
+    from genlab.runtime.resume import wandb_run_continued
+
+    logger_cfg = OmegaConf.create(plain_cfg.get("logger") or {})  # secrets redacted
+    if is_rank_zero():
+        logger_cfg = wandb_run_continued(logger_cfg, output_dir)
+    loggers = build_loggers(logger_cfg, str(output_dir))
+    try:
+        log_config(loggers, plain_cfg)
+        define_wandb_metrics(loggers, plain_cfg)  # best-value summaries, one step axis
+        yield loggers
+    except BaseException:
+        finish_loggers(loggers, failed=True)
+        raise
+    finish_loggers(loggers)
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -45,7 +78,7 @@ def build_loggers(logger_cfg: Mapping[str, Any] | None, output_dir: str) -> list
             init.pop("anonymous", None)
         loggers.append(logger if isinstance(logger, CSVLogger) else guard(logger))
     if not any(isinstance(lg, CSVLogger) for lg in loggers):
-        loggers.append(CSVLogger(save_dir=output_dir, name="csv", version=""))
+        loggers.append(CSVLogger(save_dir=output_dir, name=run_dir.CSV_DIR, version=""))
     return loggers
 
 
@@ -126,3 +159,31 @@ def finish_loggers(loggers: list, failed: bool = False) -> None:
         import wandb
 
         wandb.teardown()
+
+STEP = "trainer/global_step"
+# the stages whose summary keeps the best value; the rest: validation only
+SUMMARY_STAGES = {"elbo": ("val", "test"), "nll_iwae": ("test",)}
+# glob (`*` at the end: `val/fid*` covers val/fid_classifier) → summary kept: max | min
+BEST = {f"{stage}/{name}*": mode for name, mode in METRIC_DIRECTION.items()
+        for stage in SUMMARY_STAGES.get(name, ("val",))}
+
+
+def best_summaries(optimized_metric: str | None, optimized_mode: str | None) -> dict[str, str]:
+    goals = dict(BEST)
+    if optimized_metric and optimized_mode in ("min", "max"):
+        goals[optimized_metric] = optimized_mode
+    return goals
+
+
+def define_wandb_metrics(loggers: list, cfg: Mapping[str, Any]) -> None:
+    """Define the step axis and best-value summaries on each W&B run among `loggers`."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    goals = best_summaries(cfg.get("optimized_metric"), cfg.get("optimized_mode"))
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger):
+            continue
+        run = logger.experiment
+        run.define_metric(STEP)
+        for name, summary in goals.items():
+            run.define_metric(name, step_metric=STEP, summary=summary)

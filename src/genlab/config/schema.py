@@ -20,6 +20,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from genlab.config.choices import (
+    CONDITIONINGS,
+    DIGITS_IMAGES,
+    DIGITS_SHAPE,
+    FAIL_POLICIES,
+    GAN_OBJECTIVES,
+    LIKELIHOODS,
+    METRIC_DIRECTION,
+    RESIZE_MODES,
+    RESUME_MODES,
+    TORCHVISION_DATASETS,
+)
 from genlab.errors import ConfigError
 
 
@@ -106,16 +118,17 @@ SEED = Spec("int", 0, 2**32 - 1)
 _SPLIT = {"name": STR, "batch_size": INT_POS, "eval_batch_size": Spec("int", min=1, nullable=True),
           "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": SEED,
           "in_memory": BOOL}
-_NET = {"hidden_dims": Spec("list", item=INT_POS), "channels": Spec("list", item=INT_POS)}
+_MLP = {"hidden_dims": Spec("list", item=INT_POS)}
+_CONV = {"channels": Spec("list", item=INT_POS)}
 
 TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     "genlab.data.digits.DigitsDataModule": {
         **_SPLIT, "val_size": INT_POS, "test_size": INT_POS,
     },
     "genlab.data.torchvision_sets.TorchvisionDataModule": {
-        **_SPLIT, "dataset": Spec("str", choices=("mnist", "fashion_mnist", "cifar10")),
+        **_SPLIT, "dataset": Spec("str", choices=tuple(TORCHVISION_DATASETS)),
         "data_dir": Spec("path"), "download": BOOL, "image_size": Spec("int", min=8, nullable=True),
-        "resize": Spec("str", choices=("pad", "bilinear")), "val_size": INT_POS,
+        "resize": Spec("str", choices=RESIZE_MODES), "val_size": INT_POS,
         "verify_md5": BOOL,
     },
     "genlab.data.image_folder.ImageFolderDataModule": {
@@ -125,23 +138,23 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     },
     "genlab.models.vae.VAE": {
         "name": STR, "latent_dim": INT_POS,
-        "likelihood": Spec("str", choices=("bernoulli", "gaussian")), "binarize": BOOL,
+        "likelihood": Spec("str", choices=LIKELIHOODS), "binarize": BOOL,
         "gaussian_std": FLOAT_POS, "learn_std": BOOL, "beta": Spec("float", min=0),
         "kl_warmup_steps": INT_NONNEG, "iwae_samples": INT_NONNEG,
         "iwae_batch": INT_POS, "iwae_chunk": Spec("int", min=1, nullable=True),
         "encoder": Spec("dict"), "decoder": Spec("dict"), "optimizer": Spec("dict"),
         "scheduler": Spec("dict", nullable=True),
     },
-    "genlab.nets.mlp.MLPEncoder": _NET,
-    "genlab.nets.mlp.MLPDecoder": _NET,
-    "genlab.nets.conv.ConvEncoder": _NET,
-    "genlab.nets.conv.ConvDecoder": _NET,
+    "genlab.nets.mlp.MLPEncoder": _MLP,
+    "genlab.nets.mlp.MLPDecoder": _MLP,
+    "genlab.nets.conv.ConvEncoder": _CONV,
+    "genlab.nets.conv.ConvDecoder": _CONV,
     # GAN family (genlab/models/gan.py, nets/dcgan.py, nets/toy.py, data/toy2d.py)
     "genlab.models.gan.GAN": {
         "name": STR, "latent_dim": INT_POS,
-        "objective": Spec("str", choices=("minimax", "non_saturating")), "d_steps": INT_POS,
+        "objective": Spec("str", choices=GAN_OBJECTIVES), "d_steps": INT_POS,
         "label_smoothing": Spec("float", 0, 0.5), "conditional": BOOL,
-        "conditioning": Spec("str", choices=("concat", "projection")), "embed_dim": INT_POS,
+        "conditioning": Spec("str", choices=CONDITIONINGS), "embed_dim": INT_POS,
         "pack": INT_POS, "fixed_noise_size": INT_POS, "fixed_noise_seed": SEED,
         "generator": Spec("dict"), "discriminator": Spec("dict"),
         "optimizer_g": Spec("dict"), "optimizer_d": Spec("dict"),
@@ -225,7 +238,8 @@ TARGET_SCHEMAS.update({
     "genlab.callbacks.gan_plots.JSDTrace": {"every_n_epochs": INT_NONNEG},
     "genlab.callbacks.gan_plots.ToyScatter": {"every_n_epochs": INT_NONNEG, "n": INT_POS},
     "lightning.pytorch.callbacks.RichProgressBar": {"leave": BOOL, "refresh_rate": INT_POS},
-    "genlab.checkpointing.AtomicCheckpointIO": {},
+    "genlab.runtime.checkpoints.AtomicCheckpointIO": {},
+    "genlab.checkpointing.AtomicCheckpointIO": {},  # its old path, in configs saved before
     "lightning.pytorch.Trainer": {
         "default_root_dir": Spec("path"), "accelerator": ROOT_ACCELERATOR,
         "devices": ANY,  # _check_devices
@@ -297,13 +311,13 @@ ROOT_SPECS: dict[str, Spec] = {
     "trainer.precision": PRECISION,
     # train.yaml's own keys: what the run does and what its directories are called
     "train": BOOL, "test": BOOL,
-    "resume": Spec("str", choices=("auto",), nullable=True),
+    "resume": Spec("str", choices=RESUME_MODES, nullable=True),
     "ckpt_path": Spec("path", nullable=True),
     "project": STR, "run_name": Spec("name"), "task_name": Spec("name"),
     "run_id": Spec("name", nullable=True),
     "tags": Spec("list", nullable=True, item=STR),
     "sweep.name": Spec("name", nullable=True),
-    "sweep.fail_policy": Spec("str", choices=("any", "all", "never")),
+    "sweep.fail_policy": Spec("str", choices=FAIL_POLICIES),
     **{f"paths.{key}": Spec("path")
        for key in ("root_dir", "data_dir", "log_dir", "cache_dir", "output_dir")},
 }
@@ -358,19 +372,14 @@ def _lookup(cfg: Mapping, dotted: str) -> tuple[bool, Any]:
 
 
 # --- cross-field rules -------------------------------------------------------------------
-NATIVE_SIZE = {"mnist": 28, "fashion_mnist": 28, "cifar10": 32}
-DIGITS_IMAGES = 1797  # scikit-learn's digits set
-# metric name (last part) → the direction that means "better"
-METRIC_DIRECTION = {"elbo": "max", "hq_ratio": "max", "modes": "max", "class_acc": "max",
-                    "precision": "max", "recall": "max", "is": "max", "nll_iwae": "min",
-                    "fid": "min", "kid": "min", "reverse_kl": "min"}
+NATIVE_SIZE = {name: shape[-1] for name, (_, shape, _, _) in TORCHVISION_DATASETS.items()}
 
 
 def data_image_side(data: Mapping) -> int | None:
     """The image side the data module will produce, or None for non-image data."""
     target = str(data.get("_target_", ""))
     if target.endswith("DigitsDataModule"):
-        return 8
+        return DIGITS_SHAPE[-1]
     if target.endswith("TorchvisionDataModule"):
         return data.get("image_size") or NATIVE_SIZE.get(data.get("dataset"), 0)
     if target.endswith("ImageFolderDataModule"):
@@ -449,7 +458,8 @@ def _check_digits_split(cfg: Mapping) -> None:
         held_out = (data.get("val_size") or 0) + (data.get("test_size") or 0)
         if held_out >= DIGITS_IMAGES:
             raise ConfigError("data.val_size + data.test_size", held_out,
-                              f"below {DIGITS_IMAGES} (the digits set has 1,797 images)")
+                              f"below {DIGITS_IMAGES} (the digits set has "
+                              f"{DIGITS_IMAGES:,} images)")
 
 
 def _check_selection_split(cfg: Mapping) -> None:
@@ -534,7 +544,7 @@ CROSS_RULES = [_check_selection_split, _check_gan_pack, _check_suite_counts, _ch
 
 
 # keys Hydra itself reads (the run directory, its log file's name) before genlab's run
-# starts: genlab/overrides.py checks them in its pre-flight
+# starts: genlab/config/preflight.py checks them in its pre-flight
 HYDRA_READS = ("task_name", "run_id", "sweep.name", "paths.root_dir", "paths.log_dir")
 
 

@@ -17,12 +17,18 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.config import config_dir
+from genlab.config.schema import HYDRA_READS, near_miss, validate_root_keys
 from genlab.errors import ConfigError
-from genlab.paths import ensure_writable
-from genlab.schema import HYDRA_READS, near_miss, validate_root_keys
+from genlab.run_dir import ensure_writable
 
 CONFIG_NAME = "train"  # genlab-train's; genlab-eval/-sample/-fetch pass their own
+# the one hydra.* key that changes what composes: config groups from outside the package
+SEARCHPATH = "hydra.searchpath"
 _ABSENT = object()
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def checkable(args: Sequence[str]) -> list[str] | None:
@@ -30,7 +36,7 @@ def checkable(args: Sequence[str]) -> list[str] | None:
     (flags such as -m/--cfg/--help, or sweep syntax, are left to Hydra)."""
     if any(a.startswith("-") for a in args):
         return None
-    return [a for a in args if not a.lstrip("+~").startswith("hydra")]
+    return [a for a in args if not _key(a).startswith("hydra") or _key(a) == SEARCHPATH]
 
 
 def _compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
@@ -60,7 +66,7 @@ def _unknown_key(key: str, value: str, others: list[str], config_name: str) -> C
     parent, _, leaf = key.rpartition(".")
     # the keys that exist with the command line's group choices (`metrics=none`), whatever
     # other key overrides it has: those may fail to compose for the same reason
-    groups = [o for o in others if "." not in o.split("=", 1)[0]]
+    groups = [o for o in others if "." not in _key(o) or _key(o) == SEARCHPATH]
     try:
         base = _compose(groups, config_name)
     except Exception:
@@ -100,7 +106,7 @@ def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
         if not match:
             raise
         key = match.group(1)
-        bad = next(o for o in overrides if o.split("=", 1)[0].lstrip("+~") == key)
+        bad = next(o for o in overrides if _key(o) == key)
         others = [o for o in overrides if o is not bad]
         raise _unknown_key(key, bad.split("=", 1)[-1], others, config_name) from None
     # Hydra creates the run directory (named by these keys) before genlab's code runs:

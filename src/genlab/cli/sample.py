@@ -11,8 +11,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from genlab import run_dir
+from genlab.cli.reporting import command_main, run_reporting_errors
 from genlab.config import config_dir
-from genlab.entry import command_main, run_reporting_errors
 from genlab.errors import ConfigError
 
 
@@ -20,8 +21,8 @@ def _labels(cfg: DictConfig, model, n: int):
     import torch
 
     if cfg.labels is None:
-        return model.default_labels(n) if getattr(model, "conditional", False) else None
-    if not getattr(model, "conditional", False):
+        return model.default_labels(n) if model.conditional else None
+    if not model.conditional:
         raise ConfigError("labels", list(cfg.labels), "null for unconditional models")
     given = torch.tensor(list(cfg.labels), dtype=torch.long)
     if given.min() < 0 or given.max() >= model.num_classes:
@@ -56,21 +57,25 @@ def save(images, labels, stem: Path, nrow: int) -> None:
 def run(cfg: DictConfig) -> Path:
     import torch
 
-    from genlab.trained_model import load_trained
+    from genlab.models.generative import GenerativeModel
+    from genlab.runtime.checkpoints import load_trained
 
     if cfg.n < 1:
         raise ConfigError("n", cfg.n, "an integer ≥ 1")
     model, _ = load_trained(cfg.ckpt_path, cfg.get("train_config"))
+    if not isinstance(model, GenerativeModel):
+        raise ConfigError("ckpt_path", str(cfg.ckpt_path), "a checkpoint of a generative "
+                          f"model; {type(model).__name__} draws no samples")
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     labels = _labels(cfg, model, cfg.n)
     with torch.no_grad():
-        images = model.sample(cfg.n, labels) if labels is not None else model.sample(cfg.n)
-        save(images, labels, out / "samples", nrow=int(math.ceil(math.sqrt(cfg.n))))
+        images = model.sample(cfg.n, labels)
+        save(images, labels, out / run_dir.SAMPLES, nrow=int(math.ceil(math.sqrt(cfg.n))))
         if cfg.interpolate:
             rows = max(1, cfg.n // cfg.steps)
-            save(interpolation(model, rows, cfg.steps, labels), None, out / "interpolation",
+            save(interpolation(model, rows, cfg.steps, labels), None, out / run_dir.INTERPOLATION,
                  nrow=cfg.steps)
     print(f"samples written to {out}")
     return out

@@ -1,5 +1,5 @@
-"""What every genlab command does with a GenlabError: print its one paragraph and exit
-with its code (set HYDRA_FULL_ERROR=1 for the traceback)."""
+"""The commands' one error reporter: what every genlab command does with a GenlabError:
+print its one paragraph and exit with its code (set HYDRA_FULL_ERROR=1 for the traceback)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def reported_errors() -> Iterator[None]:
 def command_main(hydra_main: Callable[[], Any], config_name: str) -> None:
     """A console script's body: check the command line's overrides of `config_name` (a
     typo gets genlab's one-paragraph error and exit code 2, not Hydra's), then run Hydra."""
-    from genlab.overrides import preflight
+    from genlab.config.preflight import preflight
 
     with reported_errors():
         preflight(sys.argv[1:], config_name)

@@ -4,24 +4,24 @@ eval run directory and log to the configured loggers."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, open_dict
 
+from genlab import run_dir
+from genlab.cli.reporting import command_main, run_reporting_errors
 from genlab.config import config_dir
 from genlab.console import metrics_table
-from genlab.entry import command_main, run_reporting_errors
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Evaluate `cfg.ckpt_path` on the test split of the data it was trained on."""
     from rich.console import Console
 
-    from genlab.tracking import build_loggers, finish_loggers
-    from genlab.train import instantiate
-    from genlab.trained_model import load_trained
+    from genlab.config.instantiate import instantiate
+    from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.trackers import build_loggers, finish_loggers
 
     model, train_cfg = load_trained(cfg.ckpt_path, cfg.get("train_config"))
     with open_dict(cfg):
@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         Console().print(metrics_table(metrics))
         record = {"metrics": metrics, "ckpt_path": str(cfg.ckpt_path),
                   "features": (cfg.get("metrics") or {}).get("features", {}).get("name")}
-        (output_dir / "eval.json").write_text(json.dumps(record, indent=2))
+        run_dir.write_json(output_dir / run_dir.EVAL, record)
     return metrics
 
 

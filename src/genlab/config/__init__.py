@@ -1,4 +1,7 @@
-"""Where the configs live, and the resolvers they use. No torch imports here."""
+"""The configuration layer, torch-free: where the configs live and the resolvers they use
+(here), the pre-flight of command-line overrides (`preflight`), validation (`schema`),
+redaction of secrets (`redaction`), run and sweep names (`naming`) and building objects from
+`_target_` with genlab's errors (`instantiate`). Importing it imports no torch (tested)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from genlab.run_dirs import run_dir_name
-from genlab.sweeps.naming import sweep_dir_name, wandb_group
+from genlab.config.naming import run_dir_name, sweep_dir_name, wandb_group
 
 # One id per process, fixed at import: Hydra may resolve the run dir more than once, and
 # every resolution must give the same directory. time_ns + pid + random bits keep dirs
@@ -21,7 +23,7 @@ RUN_ID = f"{time.time_ns() % 10**9:09d}-{os.getpid()}-{secrets.token_hex(2)}"
 def config_dir() -> Path:
     """The `conf/` directory shipped inside the package (in a source checkout, the symlink
     src/genlab/conf → conf/)."""
-    return Path(__file__).resolve().parent / "conf"
+    return Path(__file__).resolve().parent.parent / "conf"
 
 
 def register_resolvers() -> None:

@@ -2,9 +2,9 @@
 run to continue.
 
 A run directory is stable across SLURM requeues (`slurm-<job id>`) and across reruns with
-`run_id=NAME` (genlab/run_dirs.py), so everything needed to continue lives in it:
-`hpc_ckpt_N.ckpt` (written on preemption), `checkpoints/*.ckpt` (ModelCheckpoint) and
-`wandb_run_id` (the W&B run this directory logs to).
+`run_id=NAME` (genlab/config/naming.py), so everything needed to continue lives in it
+(genlab/run_dir.py): `hpc_ckpt_N.ckpt` (written on preemption), `checkpoints/*.ckpt`
+(ModelCheckpoint) and `wandb_run_id` (the W&B run this directory logs to).
 """
 
 from __future__ import annotations
@@ -15,24 +15,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from genlab import run_dir
+from genlab.config.choices import RESUME_MODES
 from genlab.errors import ConfigError
-
-WANDB_ID_FILE = "wandb_run_id"
-RESUME_CHOICES = (None, "auto")
-
-
-def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete checkpoint of the run in `output_dir`, or None."""
-    found = [*output_dir.glob("hpc_ckpt_*.ckpt"), *output_dir.glob("checkpoints/*.ckpt")]
-    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
+from genlab.run_dir import last_checkpoint
 
 
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
     """The checkpoint fit starts from: `ckpt_path` when set, else with `resume=auto` the
     newest checkpoint in the run directory (None: start fresh)."""
     resume = cfg.get("resume")
-    if resume not in RESUME_CHOICES:
-        raise ConfigError("resume", resume, "null | auto",
+    if resume is not None and resume not in RESUME_MODES:
+        raise ConfigError("resume", resume, " | ".join(("null", *RESUME_MODES)),
                           "To start from a given file use ckpt_path=PATH.")
     if cfg.get("ckpt_path") or resume != "auto":
         return cfg.get("ckpt_path")
@@ -60,12 +54,9 @@ def wandb_run_continued(logger_cfg: DictConfig | None, output_dir: Path) -> Any:
 
 
 def _persistent_id(output_dir: Path) -> str:
-    path = output_dir / WANDB_ID_FILE
+    path = output_dir / run_dir.WANDB_ID
     if path.is_file() and path.read_text().strip():
         return path.read_text().strip()
     run_id = secrets.token_hex(4)  # W&B ids: lowercase letters and digits
-    output_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{WANDB_ID_FILE}.tmp")
-    tmp.write_text(run_id + "\n")
-    tmp.replace(path)
+    run_dir.write_text(path, run_id + "\n")
     return run_id

@@ -4,7 +4,7 @@ afterwards, 1 (with the list of what is missing) otherwise."""
 
 from __future__ import annotations
 
-import os
+import hashlib
 import socket
 import urllib.request
 from pathlib import Path
@@ -12,12 +12,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from genlab import run_dir
+from genlab.cli.reporting import command_main, run_reporting_errors
 from genlab.config import config_dir
-from genlab.entry import command_main, run_reporting_errors
+from genlab.config.choices import TORCHVISION_DATASETS
 from genlab.errors import ConfigError, DataNotFoundError
 from genlab.metrics.inception import WEIGHTS_SHA256, WEIGHTS_URL, file_sha256, weights_path
 
-TORCHVISION_SETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+TORCHVISION_SETS = {name: spec[0] for name, spec in TORCHVISION_DATASETS.items()}
 
 
 def dataset_present(name: str, data_dir: Path, download: bool = False) -> bool:
@@ -39,17 +41,15 @@ def inception_present(cache_dir: Path) -> bool:
 
 def download_inception(cache_dir: Path) -> None:
     """Download to a private temporary file, check the SHA-256, then move into place."""
-    path = weights_path(cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    try:
-        urllib.request.urlretrieve(WEIGHTS_URL, tmp)
-        digest = file_sha256(tmp)
-        if digest != WEIGHTS_SHA256:
+    with run_dir.atomic_write(weights_path(cache_dir)) as f, \
+            urllib.request.urlopen(WEIGHTS_URL) as response:
+        sha256 = hashlib.sha256()
+        for block in iter(lambda: response.read(1 << 20), b""):
+            sha256.update(block)
+            f.write(block)
+        digest = sha256.hexdigest()
+        if digest != WEIGHTS_SHA256:  # raised inside: the file is not moved into place
             raise OSError(f"SHA-256 {digest} does not match {WEIGHTS_SHA256}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run(cfg: DictConfig) -> dict[str, bool]:

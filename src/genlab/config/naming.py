@@ -1,0 +1,56 @@
+"""Names of run and sweep directories, the same in every process that belongs to them.
+
+Outside SLURM a run is `<time>_<process id>` (unique even when many runs start in one
+second). Inside a SLURM job it is `slurm-<job id>[_<array task>][.<step>]`: srun starts
+every rank on its own, and a requeued job starts again later, so neither a timestamp nor a
+process id would give all ranks (and the requeued job) one directory; the job id does.
+With `run_id=NAME` the name is NAME, so rerunning the same command (with `resume=auto`)
+continues the run. `sweep.name=NAME` likewise fixes a sweep's directory
+(`<log_dir>/<task_name>/multiruns/NAME`), so the same command finds its Optuna study again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def slurm_run_name(env: os._Environ | dict = os.environ) -> str | None:
+    """`slurm-<job>[_<array task>][.<step>]`, or None outside a SLURM job."""
+    if "SLURM_JOB_ID" not in env:
+        return None
+    if "SLURM_ARRAY_JOB_ID" in env:
+        name = f"slurm-{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '0')}"
+    else:
+        name = f"slurm-{env['SLURM_JOB_ID']}"
+    step = env.get("SLURM_STEP_ID", "0")
+    # a second srun step of the same batch script is a second run
+    return name if step in ("0", "batch", "4294967294") else f"{name}.{step}"
+
+
+def _timestamped(process_id: str) -> str:
+    return f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{process_id}"
+
+
+def run_dir_name(run_id: str | None, process_id: str) -> str:
+    if run_id:
+        return str(run_id)
+    return slurm_run_name() or _timestamped(process_id)
+
+
+def sweep_dir_name(name: str | None, process_id: str) -> str:
+    return str(name) if name else _timestamped(process_id)
+
+
+def wandb_group() -> str | None:
+    """The sweep directory's name inside a multirun job (all its jobs share it), else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.get("mode") != RunMode.MULTIRUN:
+        return None
+    return Path(hydra_cfg.sweep.dir).name

@@ -1,0 +1,39 @@
+"""A run's objects, built from `_target_` in the config: the data module, the model (sized by
+the data's shape and classes), the callbacks (the configured ones, the metric suite and the
+always-on ones) and the trainer. Never names a concrete model, dataset or logger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from genlab.config.instantiate import instantiate
+
+
+def build_data_and_model(cfg: DictConfig) -> tuple[Any, Any]:
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model, data_shape=list(datamodule.shape),
+                        num_classes=datamodule.num_classes, _recursive_=False, _convert_="all")
+    return datamodule, model
+
+
+def build_callbacks(cfg: DictConfig) -> list:
+    """The configured callbacks; a progress bar is dropped when the trainer has it off."""
+    from lightning.pytorch.callbacks import ProgressBar
+
+    from genlab.callbacks.preemption import SlurmPreemption
+    from genlab.callbacks.rank_table import RankTable
+    from genlab.callbacks.rng_state import RNGState
+
+    nodes = [*(cfg.get("callbacks") or {}).values(), cfg.get("metrics")]  # metrics: a callback
+    callbacks = [instantiate(c) for c in nodes if c and "_target_" in c]
+    if cfg.trainer.get("enable_progress_bar", True) is False:
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    # always on: exact resume (RNG state in checkpoints), SLURM preemption, and which rank
+    # runs where (logged; names a rank that is lost)
+    return [*callbacks, RNGState(), SlurmPreemption(), RankTable()]
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> Any:
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)

@@ -1,0 +1,83 @@
+"""Checkpoints: written so that a kill cannot truncate them, read safely, and rebuilt into
+the trained model for genlab-eval and genlab-sample.
+
+Writing: Lightning's TorchCheckpointIO writes straight to the target path, so a SIGKILL
+(OOM, preemption past the grace period) during the write leaves a truncated `last.ckpt`
+that the next `resume=auto` would fail on. AtomicCheckpointIO writes through
+`genlab.run_dir.atomic_write`: a reader sees the old checkpoint or the new one.
+
+Reading: always `weights_only=True`. A checkpoint from a colleague can carry a pickled
+payload that runs code when unpickled; `weights_only=True` refuses it without executing
+anything. genlab's own checkpoints hold plain data only (DESIGN.md), so they always load.
+
+Rebuilding: the model class comes from the run's `config_resolved.yaml` (`model._target_`),
+found in the run directory that holds the checkpoint (<run>/checkpoints/*.ckpt) or given as
+`train_config=...`; the constructor arguments are the checkpoint's plain-data
+hyper-parameters.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from omegaconf import DictConfig, OmegaConf
+
+from genlab import run_dir
+from genlab.errors import CheckpointError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path,
+                        storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with run_dir.atomic_write(path) as f:
+            torch.save(checkpoint, f)
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    """torch.load(path, weights_only=True), raising CheckpointError on any failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} does not exist; check `ckpt_path`.")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"Checkpoint {path} holds objects other than tensors and plain data, so it was "
+            "refused unread (loading it could run arbitrary code). Only load checkpoints "
+            f"from sources you trust; genlab's own checkpoints never need this. ({err!s:.200})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"Checkpoint {path} is truncated or corrupted and cannot be read ({err!s:.200}). "
+            f"Use an earlier checkpoint of the run ({run_dir.CHECKPOINTS}/last.ckpt or "
+            "best-*.ckpt)."
+        ) from None
+
+
+def train_config_path(ckpt_path: str | Path, train_config: str | None = None) -> Path:
+    run = Path(ckpt_path).parent.parent
+    path = Path(train_config) if train_config else run / run_dir.CONFIG
+    if not path.is_file():
+        raise CheckpointError(
+            f"No training config at {path}: genlab needs the run's {run_dir.CONFIG} to know "
+            f"the model class and the data. Pass `train_config=<run dir>/{run_dir.CONFIG}`.")
+    return path
+
+
+def load_trained(ckpt_path: str, train_config: str | None = None,
+                 map_location: str = "cpu") -> tuple[Any, DictConfig]:
+    """→ (the LightningModule with the checkpoint's weights, in eval mode; the run's config)."""
+    from hydra.utils import get_class
+
+    cfg = OmegaConf.load(train_config_path(ckpt_path, train_config))
+    checkpoint = load_checkpoint(ckpt_path, map_location=map_location)
+    model = get_class(cfg.model._target_)(**checkpoint["hyper_parameters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval(), cfg

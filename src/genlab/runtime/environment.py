@@ -1,0 +1,74 @@
+"""The process environment of a run, adjusted once Lightning is imported: Lightning's
+NVML-based CUDA check dropped where there is no NVML, its `srun` hint silenced outside a
+SLURM job, and foreign console noise filtered precisely (`tweak_environment`).
+
+On the NVML check:
+
+`import lightning` sets `PYTORCH_NVML_BASED_CUDA_CHECK=1`, so that
+`torch.cuda.is_available()` asks NVML how many GPUs there are instead of initialising CUDA
+(which would poison processes forked later). torch.optim asks `is_available()` in every
+`optimizer.step()`. Where `libnvidia-ml.so.1` cannot be loaded — a CPU-only machine with a
+CUDA build of torch — each of those calls tries to dlopen the library, fails, and falls back
+to `cudaGetDeviceCount` anyway: the same answer and the same fork behaviour as without the
+variable, plus about 0.1 ms per optimizer step (0.18 vs 0.06 ms for an Adam step of one
+small tensor on this 2-core machine, ~5 % of the default VAE's step). Neither library offers
+a switch for it, so genlab unsets the variable in exactly that case, after Lightning is
+imported. Where NVML loads, the variable stays.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import warnings
+
+VARIABLE = "PYTORCH_NVML_BASED_CUDA_CHECK"
+NVML_LIBRARY = "libnvidia-ml.so.1"  # the name torch.cuda's NVML probe loads
+
+
+def nvml_loadable() -> bool:
+    try:
+        ctypes.CDLL(NVML_LIBRARY)
+    except OSError:
+        return False
+    return True
+
+
+def drop_nvml_check_without_nvml() -> bool:
+    """Unset PYTORCH_NVML_BASED_CUDA_CHECK when NVML cannot be loaded; True if it was."""
+    if os.environ.get(VARIABLE) != "1" or nvml_loadable():
+        return False
+    del os.environ[VARIABLE]
+    return True
+
+
+def tweak_environment() -> None:
+    """Everything above, for the process about to train."""
+    import lightning  # noqa: F401 — sets the NVML variable dropped below
+    drop_nvml_check_without_nvml()  # set by `import lightning`; costly in each step without NVML
+    if "SLURM_JOB_ID" not in os.environ:
+        # outside any allocation Lightning's "prepend srun" hint (srun on PATH, a login node
+        # or a workstation with SLURM) is wrong for genlab: jobs go through
+        # hydra/launcher=slurm or slurm/train.sbatch, which use srun. Inside a job it stays.
+        warnings.filterwarnings("ignore", message="The `srun` command is available")
+    quiet_foreign_noise()
+
+
+class NoAdvertisement(logging.Filter):
+    """Drops log records that advertise a product (Lightning's litlogger tip)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_foreign_noise() -> None:
+    """Filter, precisely, console output a genlab user cannot act on: Lightning's litlogger
+    advertisement (an INFO record of its rank_zero logger, twice per run) and the
+    deprecation warning Lightning's own _pytree shim raises against torch's pytree API."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, NoAdvertisement) for f in log.filters):
+            log.addFilter(NoAdvertisement())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            module=r"lightning\.pytorch\.utilities\._pytree")

@@ -1,0 +1,46 @@
+"""Fit, then test with the best checkpoint; report the final metrics on the console and in
+the run directory's metrics.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from genlab import run_dir
+from genlab.console import metrics_table
+from genlab.runtime.checkpoints import load_checkpoint
+
+
+def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: bool,
+                 ckpt_path: str | None, optimized_metric: str | None,
+                 output_dir: Path) -> dict[str, float]:
+    """Fit (from `ckpt_path` when given), then test with the best checkpoint → metrics."""
+    metrics: dict[str, float] = {}
+    if fit:
+        if ckpt_path:
+            load_checkpoint(ckpt_path)  # a clear error for a bad file, before fitting
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics.update(_floats(trainer.callback_metrics))
+    ckpt_cb = trainer.checkpoint_callback
+    best = ckpt_cb.best_model_path if ckpt_cb else ""
+    if fit and best and optimized_metric and ckpt_cb.monitor == optimized_metric:
+        metrics[optimized_metric] = float(ckpt_cb.best_model_score)
+    if test:
+        ckpt = best or (ckpt_path if not fit else None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=True)
+        metrics.update(_floats(trainer.callback_metrics))
+    if trainer.is_global_zero:
+        report(metrics, output_dir, best)
+    return metrics
+
+
+def _floats(values: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items()}
+
+
+def report(metrics: dict[str, float], output_dir: Path, best_ckpt: str) -> None:
+    from rich.console import Console
+
+    Console().print(metrics_table(metrics))
+    run_dir.write_json(output_dir / run_dir.METRICS, {
+        "metrics": metrics, "best_checkpoint": best_ckpt, "output_dir": str(output_dir)})

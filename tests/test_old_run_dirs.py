@@ -1,0 +1,48 @@
+"""A run directory written before genlab's layers became packages (tests/fixtures/
+run_before_layers, made by commit 48755ac) still evaluates, samples and summarises: the
+`_target_` paths its config names (genlab.models.*, genlab.nets.*, genlab.data.*,
+genlab.checkpointing.AtomicCheckpointIO) still load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import run_cli, run_dirs
+
+OLD_RUN = Path(__file__).parent / "fixtures" / "run_before_layers"
+
+
+@pytest.fixture
+def old_run(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(OLD_RUN, tmp_path / "old_vae"))
+
+
+def test_old_run_dir_evaluates_with_genlab_eval(old_run: Path, tmp_path: Path) -> None:
+    proc = run_cli(f"ckpt_path={old_run / 'checkpoints' / 'last.ckpt'}", "metrics=none",
+                   cwd=tmp_path, module="genlab.cli.eval", env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads((run_dirs(tmp_path, "eval")[0] / "eval.json").read_text())
+    assert {"test/elbo", "test/nll_iwae"} <= set(record["metrics"])
+
+
+def test_old_config_targets_and_values_still_load(old_run: Path) -> None:
+    from genlab.config.instantiate import instantiate
+    from genlab.config.schema import validate
+    from genlab.runtime.checkpoints import AtomicCheckpointIO
+
+    cfg = OmegaConf.load(old_run / "config_resolved.yaml")
+    validate(OmegaConf.to_container(cfg))
+    [plugin] = [instantiate(p) for p in cfg.trainer.plugins]
+    assert isinstance(plugin, AtomicCheckpointIO)  # genlab.checkpointing.AtomicCheckpointIO
+
+
+def test_old_run_dir_is_read_by_the_sweep_summary(old_run: Path) -> None:
+    from genlab.sweeps.records import read_run
+
+    record = read_run(old_run)
+    assert record.status == "completed" and "val/elbo" in record.metrics
