@@ -10,6 +10,8 @@ from conftest import run_cli
 
 # (overrides, text that must appear: the key or the suggested name)
 BAD_CONFIGS = [
+    # a GAN cannot step a plateau scheduler (it has no metric at its step): refused before torch
+    (["experiment=gan_ring8", "model/scheduler=plateau"], "model.scheduler"),
     # wrong types
     (["model.latent_dim=abc"], "model.latent_dim"),
     (["model.latent_dim=2.5"], "model.latent_dim"),

@@ -105,7 +105,7 @@ def test_ema_decay_out_of_range_is_a_config_error() -> None:
     from genlab.models.gan import GAN
 
     toy = {"_target_": "genlab.nets.toy.MLPGenerator"}
-    with pytest.raises(ConfigError, match="model.ema_decay"):
+    with pytest.raises(ConfigError, match="ema_decay"):
         GAN([2], toy, {"_target_": "genlab.nets.toy.MLPDiscriminator"},
             {"_target_": "torch.optim.Adam", "_partial_": True},
             {"_target_": "torch.optim.Adam", "_partial_": True}, ema_decay=1.0)

@@ -537,8 +537,19 @@ def _check_gan_pack(cfg: Mapping) -> None:
                           "PacGAN packs samples of different labels; use model=dcgan to pack.")
 
 
-CROSS_RULES = [_check_selection_split, _check_gan_pack, _check_suite_counts, _check_suite_reference,
-               _check_class_grid,
+def _check_gan_scheduler(cfg: Mapping) -> None:
+    """The GAN steps its players' schedulers itself, without a metric (genlab/models/gan.py)."""
+    model = cfg.get("model") or {}
+    scheduler = model.get("scheduler") or {}
+    if (str(model.get("_target_", "")).endswith("models.gan.GAN")
+            and str(scheduler.get("_target_", "")).endswith("ReduceLROnPlateau")):
+        raise ConfigError("model.scheduler", scheduler["_target_"],
+                          "a scheduler stepped without a metric (e.g. model/scheduler=cosine)",
+                          "The GAN steps each player's scheduler itself, per epoch or step.")
+
+
+CROSS_RULES = [_check_selection_split, _check_gan_pack, _check_gan_scheduler,
+               _check_suite_counts, _check_suite_reference, _check_class_grid,
                _check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
                _check_metric_is_logged, _check_digits_split]
 

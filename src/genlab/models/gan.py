@@ -80,7 +80,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genlab.config.choices import CONDITIONINGS
-from genlab.errors import ConfigError
+from genlab.errors import ParameterError
 from genlab.metrics.jsd import MixtureJSD, jsd_lower_bound
 from genlab.metrics.mode_coverage import ModeCoverage
 from genlab.models.optim import build_optimizer, build_scheduler
@@ -165,23 +165,23 @@ class GAN(L.LightningModule):
     ) -> None:
         super().__init__()
         if objective not in GENERATOR_LOSSES:
-            raise ConfigError("model.objective", objective, ", ".join(GENERATOR_LOSSES))
+            raise ParameterError("objective", objective, ", ".join(GENERATOR_LOSSES))
         if conditioning not in CONDITIONINGS:
-            raise ConfigError("model.conditioning", conditioning, ", ".join(CONDITIONINGS))
+            raise ParameterError("conditioning", conditioning, ", ".join(CONDITIONINGS))
         if conditional and num_classes <= 0:
-            raise ConfigError(
-                "model.conditional", conditional, "false for data without labels",
+            raise ParameterError(
+                "conditional", conditional, "false for data without labels",
                 "The data module reports num_classes = 0: use labelled data (digits, mnist, "
                 "cifar10, ...) or an unconditional model (model=dcgan).",
             )
         if conditional and pack > 1:
-            raise ConfigError("model.pack", pack, "1 for conditional models")
+            raise ParameterError("pack", pack, "1 for conditional models")
         if scheduler and "ReduceLROnPlateau" in str(scheduler.get("_target_", "")):
-            raise ConfigError("model.scheduler", scheduler["_target_"],
-                              "a scheduler stepped without a metric (e.g. model/scheduler="
-                              "cosine): the GAN steps its players' schedulers itself")
+            raise ParameterError("scheduler", scheduler["_target_"],
+                                 "a scheduler stepped without a metric (e.g. model/scheduler="
+                                 "cosine): the GAN steps its players' schedulers itself")
         if ema_decay is not None and not 0 < ema_decay < 1:
-            raise ConfigError("model.ema_decay", ema_decay, "null (off) or a number in (0, 1)")
+            raise ParameterError("ema_decay", ema_decay, "null (off) or a number in (0, 1)")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.data_shape = tuple(data_shape)
