@@ -31,7 +31,20 @@ def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: 
         metrics.update(_floats(trainer.callback_metrics))
     if trainer.is_global_zero:
         report(metrics, output_dir, best)
+    _end_process_group()
     return metrics
+
+
+def _end_process_group() -> None:
+    """Every rank waits for the others, then leaves the process group. Lightning leaves it
+    open; a gloo rank that exits with it open can abort in teardown ("terminate called
+    without an active exception", seen on the requeued rank of a 2-node job, whose job
+    then ends FAILED although the run finished)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _floats(values: dict) -> dict[str, float]:
