@@ -335,13 +335,15 @@ class GAN(L.LightningModule):
             average_gradients([p for group in opt.param_groups for p in group["params"]],
                               ddp.process_group)
         opt.step()
-        sched = self._schedulers().get(player)
-        if sched is not None and self.hparams.scheduler.get("interval", "epoch") == "step":
+        sched = self._schedulers("step").get(player)
+        if sched is not None:
             sched.step()
 
-    def _schedulers(self) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
-        """{"g": ..., "d": ...} when `scheduler` is set (one per player, same settings)."""
-        if not self.hparams.scheduler:
+    def _schedulers(self, interval: str) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        """{"g": ..., "d": ...} when `scheduler` is set (one per player, same settings) and
+        steps at `interval` (epoch | step); {} otherwise."""
+        cfg = self.hparams.scheduler
+        if not cfg or cfg.get("interval", "epoch") != interval:
             return {}
         return dict(zip("gd", self.lr_schedulers(), strict=True))
 
@@ -350,9 +352,8 @@ class GAN(L.LightningModule):
         step as Lightning does for automatic optimisation: a checkpoint written by any
         epoch-end hook (LastCheckpoint, the SLURM preemption callback, which runs before the
         module's own on_train_epoch_end) then already holds the stepped schedulers."""
-        if (self.hparams.scheduler and self.hparams.scheduler.get("interval", "epoch") == "epoch"
-                and batch_idx + 1 == self.trainer.num_training_batches):
-            for sched in self._schedulers().values():
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            for sched in self._schedulers("epoch").values():
                 sched.step()
 
     def _broadcast_buffers(self) -> None:
