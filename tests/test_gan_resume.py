@@ -73,7 +73,7 @@ def test_gan_preempted_on_slurm_requeues_and_matches_an_uninterrupted_twin(tmp_p
     wait_for(lambda: (sweep / "1" / "hpc_ckpt_1.ckpt").exists(), 300, "the hpc checkpoint")
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-4000:]
-    assert "written, job requeued" in (sweep / "1" / "train.log").read_text()
+    assert "written, requeueing the job" in (sweep / "1" / "train.log").read_text()
     assert final_metrics(sweep / "1") == final_metrics(sweep / "0")
     # 8 epochs × (9 D + 4 G steps) per rank
     assert _global_step(sweep / "1") == _global_step(sweep / "0") == 8 * 13

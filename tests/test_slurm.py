@@ -82,7 +82,7 @@ def test_preempted_job_requeues_and_matches_an_uninterrupted_twin(tmp_path: Path
     assert proc.returncode == 0, out[-4000:]
     print(f"signal to finish after requeue: {time.monotonic() - t_signal:.1f}s")
     # from the job log: the requeue, then the requeued job's ranks setting up to resume
-    requeued = log_times(sweep / "1", "written, job requeued")
+    requeued = log_times(sweep / "1", "written, requeueing the job")
     setups = log_times(sweep / "1", "SLURMEnvironment: job")
     assert len(requeued) == 2 and len(setups) == 4  # both ranks, before and after
     resumed = min(t for t in setups if t > max(requeued))

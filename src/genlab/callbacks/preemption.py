@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -83,14 +84,25 @@ class SlurmPreemption(L.Callback):
         connector = trainer._checkpoint_connector
         path = connector.hpc_save_path(trainer.default_root_dir)
         trainer.save_checkpoint(path)
+        # Every rank says so before the requeue: once rank 0 has run `scontrol requeue`,
+        # SLURM's SIGTERM can reach another node's rank before the broadcast below does,
+        # and a line logged after it would then be missing from that rank (seen in CI).
+        log.info("rank %d: checkpoint %s written, requeueing the job",
+                 trainer.global_rank, path)
+        # From here SIGTERM means "requeued: stop" on every rank. The handler only records
+        # it (it may arrive mid-broadcast, or while W&B closes its run); we exit once the
+        # loggers are closed.
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         requeued = trainer.strategy.broadcast(_requeue() if trainer.is_global_zero else None)
         if not requeued:
+            signal.signal(signal.SIGTERM, previous)
             log.warning("requeue failed; training goes on (checkpoint kept at %s)", path)
             self.signalled = False
             return
-        log.info("checkpoint %s written, job requeued; waiting for SLURM to stop us", path)
+        log.info("job requeued; waiting for SLURM to stop us")
         _close_loggers(trainer)
-        _wait_for_sigterm(self.exit_wait_s)
+        _wait_for(stop, self.exit_wait_s)
 
 
 def _any_rank(trainer: L.Trainer, *flags: bool) -> list[bool]:
@@ -120,11 +132,9 @@ def _close_loggers(trainer: L.Trainer) -> None:
             logger.experiment.finish(exit_code=0)
 
 
-def _wait_for_sigterm(timeout_s: float) -> None:
-    """Exit on SLURM's SIGTERM (or after timeout_s) without running exit handlers: the
-    task must not return, or submitit would record a result for a job that goes on."""
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
+def _wait_for(stop: threading.Event, timeout_s: float) -> None:
+    """Exit once SLURM's SIGTERM has come (or after timeout_s) without running exit
+    handlers: the task must not return, or submitit would record a result for a job that
+    goes on."""
+    stop.wait(timeout_s)
     os._exit(0)
