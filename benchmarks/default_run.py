@@ -7,13 +7,20 @@ what `/usr/bin/time -v` reports as "Maximum resident set size").
 
     python benchmarks/default_run.py
     python benchmarks/default_run.py --smoke     # one epoch, no sample-quality suite
+    git worktree add /tmp/before <commit>        # side by side with an earlier commit:
+    python benchmarks/default_run.py --baseline /tmp/before/src --rounds 2
+
+With `--baseline SRC` the same command also runs from another checkout's `src/` (as
+`python -m genlab.train` with SRC first on PYTHONPATH, so its own conf/), the two
+alternating for `--rounds`; it prints the wall-time ratio (median of the per-round ratios)
+and the run's headline metrics from both, to show they agree within noise.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,35 +35,78 @@ from harness import environment, genlab_train  # noqa: E402
 SMOKE = ["trainer.max_epochs=1", "metrics=none", "model.iwae_samples=10"]
 
 
+HEADLINE = ("val/elbo", "test/elbo", "test/nll_iwae", "val/fid_classifier",
+            "test/fid_classifier", "test/classifier_acc")
+
+
+def one_run(cmd: list[str], src: Path | None) -> dict:
+    """One fresh run (new GENLAB_ROOT): wall and CPU seconds, peak RSS of the run's own
+    process tree, and its metrics.json."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = environment(Path(tmp))
+        if src is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(src), env["PYTHONPATH"]])
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        stderr = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)}: exit {proc.returncode}\n{stderr[-3000:]}")
+        metrics = {}
+        found = sorted(Path(tmp).glob("logs/train/runs/*/metrics.json"))
+        if found:
+            metrics = json.loads(found[-1].read_text())["metrics"]
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+            "metrics": {k: metrics[k] for k in HEADLINE if k in metrics}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--override", nargs="*", default=[], help="extra genlab-train overrides")
     parser.add_argument("--smoke", action="store_true", help=" ".join(SMOKE))
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout's src/ to run side by side (alternated)")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out-dir", type=Path, default=None, help="default benchmarks/results")
     args = parser.parse_args()
     overrides = [*(SMOKE if args.smoke else []), *args.override]
     cmd = [*genlab_train(), *overrides]
     load_before = [round(x, 2) for x in os.getloadavg()]
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=tmp, env=environment(Path(tmp)), capture_output=True,
-                              text=True)
-        wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak_mib = usage.ru_maxrss / 1024  # KiB on Linux
+    variants = {"current": lambda: one_run(cmd, None)}
+    if args.baseline is not None:
+        base_cmd = [sys.executable, "-m", "genlab.train", *overrides]
+        variants = {"baseline": lambda: one_run(base_cmd, args.baseline.resolve()), **variants}
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, run in variants.items():
+            runs[name].append(run())
     command = " ".join(["genlab-train", *overrides])
-    harness.print_table("default run", ["command", "wall s", "CPU s", "peak RSS MiB"],
-                        [[command, f"{wall:.1f}", f"{usage.ru_utime + usage.ru_stime:.1f}",
-                          f"{peak_mib:.0f}"]])
+    rows = [[name, str(i + 1), f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}",
+             f"{r['peak_rss_mib']:.0f}"] for name, rs in runs.items() for i, r in enumerate(rs)]
+    harness.print_table(f"default run: {command}", ["code", "round", "wall s", "CPU s",
+                                                    "peak RSS MiB"], rows)
+    current = runs["current"]
+    wall = harness.median([r["wall_s"] for r in current])
+    peak_mib = max(r["peak_rss_mib"] for r in current)
     print(f"wall time: {wall:.1f} s; peak memory: {peak_mib:.0f} MiB")
-    harness.write_result("default_run", {
-        "settings": {"command": command, "smoke": args.smoke, "load_average_before": load_before},
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": peak_mib,
-    }, args.out_dir)
+    result = {"settings": {"command": command, "smoke": args.smoke, "rounds": args.rounds,
+                           "baseline": str(args.baseline) if args.baseline else None,
+                           "load_average_before": load_before},
+              "wall_s": wall, "cpu_s": harness.median([r["cpu_s"] for r in current]),
+              "peak_rss_mib": peak_mib, "runs": runs}
+    if args.baseline is not None:
+        ratio = harness.paired_ratio([r["wall_s"] for r in current],
+                                     [r["wall_s"] for r in runs["baseline"]])
+        print(f"ratio current/baseline (wall s): {ratio:.3f}")
+        for key in HEADLINE:
+            values = {name: [r["metrics"].get(key) for r in rs] for name, rs in runs.items()}
+            print(f"{key}: " + "; ".join(f"{name} {vals}" for name, vals in values.items()))
+        result["ratio_current_over_baseline"] = ratio
+    harness.write_result("default_run", result, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,20 @@ def run_benchmark(name: str, out_dir: Path, *args: str) -> tuple[str, dict]:
     return proc.stdout, result
 
 
+SHARED_MNIST = ROOT.parent / "shared" / "data"
+
+
 def test_overhead_smoke(tmp_path: Path) -> None:
-    stdout, result = run_benchmark("overhead", tmp_path, "--split-logging")
+    # the digits presets and, on the shared MNIST, the conditional one at 32×32 (the
+    # other MNIST presets take the same code path; their full runs are benchmarks/README's)
+    models = ["vae", "dcgan"]
+    if (SHARED_MNIST / "MNIST" / "raw").is_dir():
+        models.append("cgan_mnist")
+    stdout, result = run_benchmark("overhead", tmp_path, "--split-logging", "--models", *models,
+                                   "--data-dir", str(SHARED_MNIST))
     assert "genlab vs plain PyTorch loop" in stdout
-    for model in ("vae", "dcgan"):
+    assert list(result["results"]) == models
+    for model in models:
         assert re.search(rf"ratio {model} genlab/plain \(s per step\): \d+\.\d+", stdout)
         assert re.search(rf"ratio {model} genlab without self.log/plain \(s per step\): "
                          r"\d+\.\d+", stdout)
@@ -54,8 +64,21 @@ def test_overhead_smoke(tmp_path: Path) -> None:
         # the per-round ratios multiply: genlab/plain = genlab/Lightning × Lightning/plain
         assert r["ratio"] == pytest.approx(
             r["ratio_genlab_over_lightning"] * r["ratio_lightning_over_plain"])
+        assert r["target_ratio"] == (1.05 if r["real_size"] else 1.10)
+        assert r["target_ratio_lightning"] == 1.05
     assert result["results"]["vae"]["batch_size"] == 64  # data=digits default
     assert result["results"]["dcgan"]["batch_size"] == 128  # the dcgan_digits preset
+    if "cgan_mnist" in models:  # the preset's batch, read from the real MNIST
+        assert result["results"]["cgan_mnist"]["batch_size"] == 64
+        assert result["settings"]["data_dir"] == str(SHARED_MNIST.resolve())
+
+
+def test_overhead_refuses_mnist_presets_without_mnist(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "overhead.py"), "--smoke", "--models",
+         "vae_mnist", "--data-dir", str(tmp_path), "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no MNIST/raw there for vae_mnist" in proc.stderr
 
 
 def test_startup_smoke(tmp_path: Path) -> None:

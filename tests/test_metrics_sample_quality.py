@@ -183,9 +183,24 @@ def test_every_rank_gets_samples_and_together_they_get_n(n_samples: int, world: 
 
     suite = SampleQuality(features={}, data={}, cache_dir="unused", n_samples=n_samples,
                           batch_size=500)
-    given = []
+    suite.stage_samples["val"] = suite.samples_for(180)  # n_samples set: the reference's
+    given = []                                            # size does not matter
     for rank in range(world):
         suite.metrics["val"] = recorder = _Recorder()
         suite.evaluate(_Sampler(), rank, world, "val")
         given.append(sum(recorder.sizes))
     assert all(n > 0 for n in given) and sum(given) == n_samples
+
+
+def test_null_n_samples_matches_the_reference_split_with_a_floor() -> None:
+    """metrics.n_samples=null: as many generated images as the stage's reference split (so
+    MNIST's 10,000 test images are met by 10,000 samples), but never fewer than
+    min_samples (digits' 180 validation images get 1000). Rules out a suite that keeps a
+    fixed count, or that takes the reference size without the floor."""
+    from genlab.callbacks.sample_quality import SampleQuality
+
+    suite = SampleQuality(features={}, data={}, cache_dir="unused", n_samples=None,
+                          min_samples=1000)
+    assert [suite.samples_for(n) for n in (180, 1000, 10_000)] == [1000, 1000, 10_000]
+    fixed = SampleQuality(features={}, data={}, cache_dir="unused", n_samples=40)
+    assert [fixed.samples_for(n) for n in (180, 10_000)] == [40, 40]

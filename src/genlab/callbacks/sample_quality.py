@@ -1,5 +1,6 @@
 """The sample-quality metric suite as a callback: every N epochs (and the last) at the end
-of validation, and once at the end of testing, draw `n_samples` images from
+of validation, and once at the end of testing, draw `n_samples` images (null: as many as
+the stage's reference split holds, at least `min_samples`) from
 `pl_module.sample` and log FID, KID, IS, precision/recall (and class accuracy for
 conditional models) against the cached features of a reference split
 (genlab/metrics/sample_quality.py, reference_cache.py).
@@ -98,8 +99,9 @@ def extract(extractor: torch.nn.Module, images: torch.Tensor | Iterable[torch.Te
 
 class SampleQuality(Callback):
     def __init__(self, features: Any, data: Any, cache_dir: str, every_n_epochs: int = 5,
-                 n_samples: int = 10_000, n_reference: int | None = None,
-                 batch_size: int = 500, seed: int = 0, kid_subsets: int = 100,
+                 n_samples: int | None = None, n_reference: int | None = None,
+                 min_samples: int = 1000, batch_size: int = 500, seed: int = 0,
+                 kid_subsets: int = 100,
                  kid_subset_size: int = 1000, is_splits: int = 10,
                  prc_neighborhood: int = 3) -> None:
         from omegaconf import OmegaConf
@@ -109,6 +111,8 @@ class SampleQuality(Callback):
         self.features_cfg, self.data = plain(features), plain(data)
         self.cache_dir, self.every_n_epochs = cache_dir, every_n_epochs
         self.n_samples, self.n_reference = n_samples, n_reference
+        self.min_samples = min_samples
+        self.stage_samples: dict[str, int] = {}  # stage → generated images per evaluation
         self.batch_size, self.seed = batch_size, seed
         self.options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size,
                         "is_splits": is_splits, "prc_neighborhood": prc_neighborhood}
@@ -159,10 +163,19 @@ class SampleQuality(Callback):
             extractor, reference_images(datamodule, split, self.n_reference, self.batch_size),
             self.batch_size, device))
         judged = extractor.accuracy(split, datamodule) if isinstance(extractor, Judge) else None
+        self.stage_samples[stage] = self.samples_for(len(reference))
         return SampleQualityMetrics(
-            extractor, torch.from_numpy(reference), self.n_samples,
+            extractor, torch.from_numpy(reference), self.stage_samples[stage],
             num_classes=pl_module.num_classes if pl_module.conditional else 0, rank=rank,
             world_size=world_size, judge_accuracy=judged, **self.options)
+
+    def samples_for(self, n_reference: int) -> int:
+        """Generated images per evaluation: `n_samples`, or (null) as many as the reference
+        split holds — the convention of torch-fidelity and StudioGAN, since FID's bias falls
+        with the smaller of the two set sizes — but at least `min_samples`."""
+        if self.n_samples is not None:
+            return self.n_samples
+        return max(n_reference, self.min_samples)
 
     # --- evaluating ------------------------------------------------------------------------
     def _due(self, trainer: L.Trainer) -> bool:
@@ -191,10 +204,11 @@ class SampleQuality(Callback):
         # every rank needs at least one chunk (KID's feature lists cannot be gathered from
         # a rank that holds none), so fewer samples than batch_size × ranks are dealt in
         # smaller chunks; only then do the samples depend on the number of ranks
-        chunk_size = min(self.batch_size, math.ceil(self.n_samples / world_size))
-        for chunk in range(rank, math.ceil(self.n_samples / chunk_size), world_size):
+        n = self.stage_samples[stage]
+        chunk_size = min(self.batch_size, math.ceil(n / world_size))
+        for chunk in range(rank, math.ceil(n / chunk_size), world_size):
             start = chunk * chunk_size
-            size = min(chunk_size, self.n_samples - start)
+            size = min(chunk_size, n - start)
             labels = None
             if pl_module.conditional:
                 labels = torch.arange(start, start + size, device=pl_module.device)

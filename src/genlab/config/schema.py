@@ -106,6 +106,7 @@ INT_POS = Spec("int", min=1)
 INT_NONNEG = Spec("int", min=0)
 FLOAT_POS = Spec("float", min=1e-12)
 BOOL = Spec("bool")
+BOOL_OR_NULL = Spec("bool", nullable=True)
 STR = Spec("str")
 ANY = Spec()
 OPEN = "*"  # a schema holding this key passes keys it does not name on to the class
@@ -190,7 +191,8 @@ TARGET_SCHEMAS.update({
     "genlab.callbacks.nan_guard.NonFiniteGuard": {"every_n_steps": INT_NONNEG},
     "genlab.callbacks.sample_quality.SampleQuality": {
         "features": Spec("dict"), "data": Spec("dict"), "cache_dir": Spec("path"),
-        "every_n_epochs": INT_NONNEG, "n_samples": Spec("int", min=2),
+        "every_n_epochs": INT_NONNEG, "n_samples": Spec("int", min=2, nullable=True),
+        "min_samples": Spec("int", min=2),
         "n_reference": Spec("int", min=2, nullable=True), "batch_size": INT_POS,
         "seed": SEED, "kid_subsets": INT_POS, "kid_subset_size": Spec("int", min=2),
         "is_splits": INT_POS, "prc_neighborhood": INT_POS,
@@ -277,9 +279,11 @@ TARGET_SCHEMAS.update({
         "id": STR_OR_NULL, "group": STR_OR_NULL, "tags": Spec("list", nullable=True, item=STR),
         "job_type": STR_OR_NULL, "log_model": Spec(choices=(True, False, "all")), OPEN: ANY},
     "torch.optim.Adam": {"lr": FLOAT_POS, "weight_decay": Spec("float", min=0),
-                         "betas": Spec("list", item=_BETA), "eps": FLOAT_POS, "amsgrad": BOOL},
+                         "betas": Spec("list", item=_BETA), "eps": FLOAT_POS, "amsgrad": BOOL,
+                         "fused": BOOL_OR_NULL, "foreach": BOOL_OR_NULL},
     "torch.optim.AdamW": {"lr": FLOAT_POS, "weight_decay": Spec("float", min=0),
-                          "betas": Spec("list", item=_BETA), "eps": FLOAT_POS, "amsgrad": BOOL},
+                          "betas": Spec("list", item=_BETA), "eps": FLOAT_POS, "amsgrad": BOOL,
+                          "fused": BOOL_OR_NULL, "foreach": BOOL_OR_NULL},
     "torch.optim.SGD": {"lr": FLOAT_POS, "weight_decay": Spec("float", min=0),
                         "momentum": Spec("float", 0, 0.999999), "nesterov": BOOL,
                         "dampening": Spec("float", 0, 1)},
@@ -478,9 +482,12 @@ def _check_suite_counts(cfg: Mapping) -> None:
     if not suite.get("_target_"):
         return
     n, k = suite.get("n_samples"), suite.get("prc_neighborhood")
+    key = "metrics.n_samples"
+    if n is None:  # as many as the reference split, at least min_samples
+        n, key = suite.get("min_samples"), "metrics.min_samples"
     if isinstance(n, int) and isinstance(k, int) and k >= n:
         raise ConfigError("metrics.prc_neighborhood", k,
-                          f"an integer in [1, {n - 1}] (below metrics.n_samples = {n})")
+                          f"an integer in [1, {n - 1}] (below {key} = {n})")
 
 
 def known_split_sizes(data: Mapping) -> dict[str, tuple[str, int]]:
@@ -548,7 +555,24 @@ def _check_gan_scheduler(cfg: Mapping) -> None:
                           "The GAN steps each player's scheduler itself, per epoch or step.")
 
 
-CROSS_RULES = [_check_selection_split, _check_gan_pack, _check_gan_scheduler,
+def _check_fused_clipping(cfg: Mapping) -> None:
+    """Lightning refuses to clip the gradients of an optimizer that unscales them inside its
+    own step (a fused Adam) under 16-bit mixed precision; say so before training."""
+    trainer, model = cfg.get("trainer") or {}, cfg.get("model") or {}
+    clip = trainer.get("gradient_clip_val")
+    if str(trainer.get("precision")) not in ("16-mixed", "16") or not clip:
+        return
+    for key in ("optimizer", "optimizer_g", "optimizer_d"):
+        if (model.get(key) or {}).get("fused"):
+            raise ConfigError(f"model.{key}.fused", True, "false (or null)",
+                              f"trainer.precision={trainer['precision']} with "
+                              f"trainer.gradient_clip_val={clip} cannot clip a fused "
+                              "optimizer's gradients (Lightning's AMP plugin); set "
+                              f"model.{key}.fused=false or trainer.gradient_clip_val=null.")
+
+
+CROSS_RULES = [_check_fused_clipping, _check_selection_split, _check_gan_pack,
+               _check_gan_scheduler,
                _check_suite_counts, _check_suite_reference, _check_class_grid,
                _check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
                _check_metric_is_logged, _check_digits_split]

@@ -24,6 +24,8 @@ class DeviceTensorBatches:
     (tests/test_fast_path.py checks both).
     """
 
+    BLOCK = 16  # batches gathered together
+
     def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool,
                  device: torch.device) -> None:
         self.tensors = tuple(t.to(device) for t in tensors)
@@ -42,12 +44,17 @@ class DeviceTensorBatches:
             order = order.to(self.tensors[0].device)
         else:
             order = None
-        for start in range(0, self.n, self.batch_size):
+        # shuffled rows are gathered BLOCK batches at a time, and each batch is a slice of
+        # its block: one gather per block instead of one per batch and tensor (0.1 ms of a
+        # 7 ms digits VAE step), at the cost of one block's copy of memory
+        block = self.batch_size * self.BLOCK
+        for start in range(0, self.n, block):
             if order is None:
-                yield [t[start : start + self.batch_size] for t in self.tensors]
+                rows = [t[start : start + block] for t in self.tensors]
             else:
-                idx = order[start : start + self.batch_size]
-                yield [t[idx] for t in self.tensors]
+                rows = [t[order[start : start + block]] for t in self.tensors]
+            for at in range(0, len(rows[0]), self.batch_size):
+                yield [r[at : at + self.batch_size] for r in rows]
 
 
 def seeded_split(n: int, sizes: list[int], seed: int) -> list[torch.Tensor]:

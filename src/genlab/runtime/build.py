@@ -20,6 +20,8 @@ def build_data_and_model(cfg: DictConfig) -> tuple[Any, Any]:
 
 def build_callbacks(cfg: DictConfig) -> list:
     """The configured callbacks; a progress bar is dropped when the trainer has it off."""
+    # the test behind SLURMEnvironment.detect(), without its warning about srun
+    from lightning.fabric.plugins.environments.slurm import _is_srun_used
     from lightning.pytorch.callbacks import ProgressBar
 
     from genlab.callbacks.preemption import SlurmPreemption
@@ -30,9 +32,12 @@ def build_callbacks(cfg: DictConfig) -> list:
     callbacks = [instantiate(c) for c in nodes if c and "_target_" in c]
     if cfg.trainer.get("enable_progress_bar", True) is False:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    # always on: exact resume (RNG state in checkpoints), SLURM preemption, and which rank
-    # runs where (logged; names a rank that is lost)
-    return [*callbacks, RNGState(), SlurmPreemption(), RankTable()]
+    # always on: exact resume (RNG state in checkpoints) and which rank runs where (logged;
+    # names a rank that is lost); inside a SLURM job also preemption. Outside one the
+    # preemption callback would do nothing but still be called on every hook of every step
+    # (benchmarks/README.md: each callback costs ~20 µs a step in Lightning's dispatch).
+    slurm = [SlurmPreemption()] if _is_srun_used() else []
+    return [*callbacks, RNGState(), *slurm, RankTable()]
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> Any:
