@@ -37,6 +37,12 @@ BAD_CONFIGS = [
     (["data.num_workers=-1"], "data.num_workers"),
     (["callbacks.samples.n=0"], "callbacks.samples.n"),
     (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
+    # Lightning cannot clip a fused Adam's gradients under 16-bit AMP (a run would fail at
+    # its first step); both GAN players are checked, not only `model.optimizer`
+    (["trainer.precision=16-mixed", "+trainer.gradient_clip_val=1.0"],
+     "model.optimizer.fused"),
+    (["model=dcgan", "trainer.precision=16-mixed", "+trainer.gradient_clip_val=1.0",
+      "model.optimizer_g.fused=false"], "model.optimizer_d.fused"),
     # unknown options and near-miss names
     (["model.likelihood=poisson"], "model.likelihood"),
     (["trainer.precision=17"], "trainer.precision"),

@@ -13,7 +13,8 @@ from genlab.errors import CheckpointError, NonFiniteError
 from genlab.train import run
 
 TINY_CLI = ["trainer.max_epochs=2", "logger=csv", "callbacks.progress_bar=null",
-            "model.iwae_samples=4", "trainer.enable_progress_bar=false"]
+            "model.iwae_samples=4", "trainer.enable_progress_bar=false",
+            "trainer.log_every_n_steps=10"]  # train rows and NaN checks within an epoch
 
 
 def _finite(ckpt: Path) -> bool:
@@ -24,8 +25,10 @@ def _finite(ckpt: Path) -> bool:
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(compose_cfg,
                                                                    tmp_path: Path) -> None:
     cfg = compose_cfg("trainer.max_epochs=5", "callbacks.progress_bar=null",
+                      "trainer.log_every_n_steps=10",
                       "+callbacks.poison={_target_:faults.PoisonWeights,at_step:30}")
-    # checked at logging steps (every 10): caught within one interval of the poisoning
+    # checked at logging steps (every 10 here): caught within one interval of the poisoning
+    # (at the default 50 the weight check at the end of epoch 1, step 40, catches it first)
     with pytest.raises(NonFiniteError, match=r"Non-finite train/loss at global step (3\d|40)"):
         run(cfg)
     ckpts = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
@@ -118,6 +121,7 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path: Path) -> None:
 
 def test_failing_tracker_never_kills_the_run_or_the_csv(compose_cfg, tmp_path: Path) -> None:
     cfg = compose_cfg("trainer.max_epochs=2", "callbacks=none", "model.iwae_samples=4",
+                      "trainer.log_every_n_steps=10",  # train rows within each epoch
                       "+logger.broken={_target_:faults.FailingLogger,at_call:2}")
     with pytest.warns(UserWarning, match="switched off"):
         run(cfg)

@@ -13,7 +13,8 @@ def test_offline_wandb_run_holds_config_history_and_images(compose_cfg, tmp_path
     cfg = compose_cfg("logger=many", "trainer.max_epochs=2", "model.iwae_samples=5",
                       "model.latent_dim=2", "callbacks.samples.every_n_epochs=1",
                       "callbacks.reconstructions.every_n_epochs=1",
-                      "callbacks.progress_bar=null")
+                      "callbacks.progress_bar=null",
+                      "trainer.log_every_n_steps=10")  # train rows inside each 20-step epoch
     run(cfg)
     out = tmp_path / "run"
     recs = records(offline_run_dir(out))
