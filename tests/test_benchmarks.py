@@ -109,9 +109,21 @@ def test_default_run_smoke(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [tmp_path / "default_run.json"]  # nothing else left
 
 
-@pytest.mark.parametrize("name", ["overhead", "startup", "default_run", "fid_throughput",
-                                  "gpu_fast_paths"])
+@pytest.mark.parametrize("name", ["overhead", "startup", "default_run", "eval_cost",
+                                  "fid_throughput", "gpu_fast_paths"])
 def test_benchmark_help(name: str) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--smoke" in proc.stdout
+
+
+def test_eval_cost_smoke(tmp_path: Path) -> None:
+    stdout, result = run_benchmark("eval_cost", tmp_path, "--presets", "default")
+    assert re.search(r"evaluation share default: \d\.\d+", stdout)
+    r = result["results"]["default"]
+    assert r["suite_evaluations"] == 1  # the suite every epoch, 1 epoch (sanity check excluded)
+    assert set(r["full_run"]["seconds"]) == {"training", "validation", "suite", "suite_setup",
+                                             "checkpoints", "test"}
+    assert r["seconds"]["training"] > 0 and r["seconds"]["suite"] > 0
+    assert r["seconds"]["test"] > 0 and r["seconds"]["suite_setup"] > 0
+    assert sum(r["full_run"]["share"].values()) == pytest.approx(1.0)

@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> float | None:
         callbacks = build_callbacks(cfg)
         trainer = build_trainer(cfg, callbacks, loggers)
         ckpt_path = resume_checkpoint(cfg, output_dir)  # resume=auto: the run dir's newest
-        with rank_loss_named(callbacks, output_dir):
+        with rank_loss_named(trainer.callbacks, output_dir):
             metrics = fit_and_test(trainer, model, datamodule, fit=cfg.train, test=cfg.test,
                                    ckpt_path=ckpt_path, optimized_metric=cfg.optimized_metric,
                                    output_dir=output_dir)

@@ -25,20 +25,26 @@ def build_callbacks(cfg: DictConfig) -> list:
     from lightning.pytorch.callbacks import ProgressBar
 
     from genlab.callbacks.preemption import SlurmPreemption
-    from genlab.callbacks.rank_table import RankTable
     from genlab.callbacks.rng_state import RNGState
 
     nodes = [*(cfg.get("callbacks") or {}).values(), cfg.get("metrics")]  # metrics: a callback
     callbacks = [instantiate(c) for c in nodes if c and "_target_" in c]
     if cfg.trainer.get("enable_progress_bar", True) is False:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    # always on: exact resume (RNG state in checkpoints) and which rank runs where (logged;
-    # names a rank that is lost); inside a SLURM job also preemption. Outside one the
-    # preemption callback would do nothing but still be called on every hook of every step
-    # (benchmarks/README.md: each callback costs ~20 µs a step in Lightning's dispatch).
+    # always on: exact resume (RNG state in checkpoints); inside a SLURM job also
+    # preemption. Outside one the preemption callback would do nothing but still be called
+    # on every hook of every step (benchmarks/README.md: each callback costs ~20 µs a step
+    # in Lightning's dispatch).
     slurm = [SlurmPreemption()] if _is_srun_used() else []
-    return [*callbacks, RNGState(), *slurm, RankTable()]
+    return [*callbacks, RNGState(), *slurm]
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> Any:
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    """The trainer; with more than one process it also gets the rank table (which rank runs
+    where, logged; names a rank that is lost), which a single process has no use for."""
+    from genlab.callbacks.rank_table import RankTable
+
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    if trainer.num_nodes * trainer.num_devices > 1:
+        trainer.callbacks.append(RankTable())
+    return trainer
