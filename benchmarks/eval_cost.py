@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import environment, genlab_train  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = harness.SHARED_DATA
 PRESETS = ("default", "vae_mnist", "dcgan_mnist", "cgan_mnist")
 # preset → (max_epochs, suite every_n_epochs) of its full run, for the projection
 FULL_RUN = {"default": (100, 10), "vae_mnist": (50, 10), "dcgan_mnist": (25, 10),

@@ -18,6 +18,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
+# the real MNIST subset beside the repository (../shared/data), read by the MNIST presets
+SHARED_DATA = HERE.parent.parent / "shared" / "data"
 
 
 def alternate(variants: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:

@@ -53,7 +53,7 @@ QUIET = [
 TARGET_RATIO = 1.10            # genlab / plain loop, 8×8 digits presets
 TARGET_RATIO_REAL_SIZE = 1.05  # genlab / plain loop, MNIST-size presets
 TARGET_RATIO_LIGHTNING = 1.05  # genlab / bare Lightning, every preset
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = harness.SHARED_DATA
 
 Split = tuple[torch.Tensor, torch.Tensor | None]
 
