@@ -14,6 +14,12 @@ With `--baseline SRC` the same command also runs from another checkout's `src/` 
 `python -m genlab.train` with SRC first on PYTHONPATH, so its own conf/), the two
 alternating for `--rounds`; it prints the wall-time ratio (median of the per-round ratios)
 and the run's headline metrics from both, to show they agree within noise.
+
+With `--floor` each round also runs two cut-down variants of the current code, to show
+what no evaluation policy can remove: `startup` (imports, config, W&B start; no training,
+no test) and `training` (the same fit with the logger and nothing else: no metric suite,
+no test, no callbacks, no checkpoints). Their ratios to the baseline are the floor of
+the full run's ratio on this machine.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ import harness  # noqa: E402
 from harness import environment, genlab_train  # noqa: E402
 
 SMOKE = ["trainer.max_epochs=1", "metrics=none", "model.iwae_samples=10"]
+FLOOR = {"startup": ["train=false", "test=false"],
+         "training": ["metrics=none", "test=false", "callbacks=none",
+                      "+trainer.enable_checkpointing=false"]}
 
 
 HEADLINE = ("val/elbo", "test/elbo", "test/nll_iwae", "val/fid_classifier",
@@ -71,6 +80,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another checkout's src/ to run side by side (alternated)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the startup-only and training-only variants")
     parser.add_argument("--out-dir", type=Path, default=None, help="default benchmarks/results")
     args = parser.parse_args()
     overrides = [*(SMOKE if args.smoke else []), *args.override]
@@ -80,6 +91,9 @@ def main() -> None:
     if args.baseline is not None:
         base_cmd = [sys.executable, "-m", "genlab.train", *overrides]
         variants = {"baseline": lambda: one_run(base_cmd, args.baseline.resolve()), **variants}
+    if args.floor:
+        for name, extra in FLOOR.items():
+            variants[name] = lambda extra=extra: one_run([*cmd, *extra], None)
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, run in variants.items():
@@ -102,8 +116,14 @@ def main() -> None:
         ratio = harness.paired_ratio([r["wall_s"] for r in current],
                                      [r["wall_s"] for r in runs["baseline"]])
         print(f"ratio current/baseline (wall s): {ratio:.3f}")
+        for name in FLOOR if args.floor else ():
+            floor = harness.paired_ratio([r["wall_s"] for r in runs[name]],
+                                         [r["wall_s"] for r in runs["baseline"]])
+            print(f"ratio {name}/baseline (wall s): {floor:.3f}  ({' '.join(FLOOR[name])})")
+            result[f"ratio_{name}_over_baseline"] = floor
         for key in HEADLINE:
-            values = {name: [r["metrics"].get(key) for r in rs] for name, rs in runs.items()}
+            values = {name: [r["metrics"].get(key) for r in runs[name]]
+                      for name in ("baseline", "current")}
             print(f"{key}: " + "; ".join(f"{name} {vals}" for name, vals in values.items()))
         result["ratio_current_over_baseline"] = ratio
     harness.write_result("default_run", result, args.out_dir)

@@ -36,6 +36,7 @@ BAD_CONFIGS = [
     (["trainer.devices=0"], "trainer.devices"),
     (["data.num_workers=-1"], "data.num_workers"),
     (["callbacks.samples.n=0"], "callbacks.samples.n"),
+    (["callbacks.last_checkpoint.min_interval_s=-1"], "callbacks.last_checkpoint.min_interval_s"),
     (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
     # Lightning cannot clip a fused Adam's gradients under 16-bit AMP (a run would fail at
     # its first step); both GAN players are checked, not only `model.optimizer`

@@ -13,6 +13,7 @@ import csv
 import json
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from torch.utils.data import Dataset
@@ -168,3 +169,70 @@ def test_a_classifier_trained_on_other_data_is_refused(compose_cfg, tmp_path: Pa
     with pytest.raises(ConfigError, match=r"`metrics.features`.*trained on this run's data"):
         instantiate(cfg.metrics).build_extractor(dm)
     assert data_key(callback.data)["name"] == "digits"
+
+
+class _LastEpochSeen(L.Callback):
+    """Records the epoch held by last.ckpt when each training epoch starts and at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.seen = path, []
+
+    def _read(self) -> int | None:
+        if not self.path.exists():
+            return None
+        return torch.load(self.path, weights_only=True, map_location="cpu")["epoch"]
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.seen.append(self._read())
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.seen.append(("end", self._read(),
+                          torch.load(self.path, weights_only=True)["global_step"]))
+
+
+class _Clock:
+    """time.monotonic stand-in: each call is 4 s after the previous one."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 4.0
+        return self.now
+
+
+def _fit_boring(tmp_path: Path, min_interval_s: float, **trainer_kw) -> list:
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from genlab.callbacks.checkpoints import LastCheckpoint
+
+    probe = _LastEpochSeen(tmp_path / "ckpt" / "last.ckpt")
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=1,
+                        default_root_dir=str(tmp_path), callbacks=[
+                            LastCheckpoint(str(tmp_path / "ckpt"), min_interval_s=min_interval_s),
+                            probe], **trainer_kw)
+    trainer.fit(BoringModel())
+    return probe.seen
+
+
+def test_last_checkpoint_interval(tmp_path: Path, monkeypatch) -> None:
+    """last.ckpt after the first epoch, then at the first epoch end ≥ min_interval_s after
+    the previous save (a fake clock, 4 s per reading: saves at epochs 0, 3 and the final 5),
+    and the final state at the end. Rules out an interval that is ignored (a save every
+    epoch), a final epoch left unsaved, and no save before the interval first elapses."""
+    from genlab.callbacks import checkpoints
+
+    monkeypatch.setattr(checkpoints, "time", _Clock())
+    seen = _fit_boring(tmp_path / "a", 10.0, max_epochs=6, limit_train_batches=2)
+    assert seen == [None, 0, 0, 0, 3, 3, ("end", 5, 12)]
+    every = _fit_boring(tmp_path / "b", 0.0, max_epochs=4, limit_train_batches=2)
+    assert every == [None, 0, 1, 2, ("end", 3, 8)]
+
+
+def test_last_checkpoint_holds_a_fit_stopped_inside_an_epoch(tmp_path: Path) -> None:
+    """max_steps=5 with 4 batches an epoch stops inside epoch 1, long before the interval
+    elapses: last.ckpt still ends with global step 5. Rules out a final epoch recognised
+    by max_epochs only (max_steps, max_time and early stopping end a fit too)."""
+    seen = _fit_boring(tmp_path, 1e9, max_steps=5, limit_train_batches=4)
+    assert seen[-1][0] == "end" and seen[-1][2] == 5

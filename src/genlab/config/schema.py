@@ -234,7 +234,8 @@ _SCHEDULE = {"interval": Spec("str", choices=("epoch", "step")), "frequency": IN
 TARGET_SCHEMAS.update({
     "genlab.callbacks.checkpoints.BestCheckpoint": _CKPT,
     "lightning.pytorch.callbacks.ModelCheckpoint": _CKPT,
-    "genlab.callbacks.checkpoints.LastCheckpoint": {"dirpath": Spec("path"), "filename": STR},
+    "genlab.callbacks.checkpoints.LastCheckpoint": {"dirpath": Spec("path"), "filename": STR,
+                                                   "min_interval_s": Spec("float", min=0)},
     "genlab.callbacks.gan_plots.ClassGrid": {"every_n_epochs": INT_NONNEG, "per_class": INT_POS},
     "genlab.callbacks.gan_plots.DiscriminatorTrace": {"every_n_epochs": INT_NONNEG},
     "genlab.callbacks.gan_plots.JSDTrace": {"every_n_epochs": INT_NONNEG},
