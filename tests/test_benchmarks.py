@@ -102,15 +102,32 @@ def test_fid_throughput_smoke(tmp_path: Path) -> None:
 
 
 def test_default_run_smoke(tmp_path: Path) -> None:
-    stdout, result = run_benchmark("default_run", tmp_path)
+    stdout, result = run_benchmark("default_run", tmp_path, "--floor")
     assert re.search(r"wall time: \d+\.\d+ s; peak memory: \d+ MiB", stdout)
     assert {"wall_s", "cpu_s", "peak_rss_mib"} <= set(result)
+    # the floor variants ran as well: start-up only, and training without any evaluation
+    assert list(result["runs"]) == ["current", "startup", "training"]
+    assert all(r["wall_s"] > 0 for rs in result["runs"].values() for r in rs)
+    assert not result["runs"]["startup"][0]["metrics"]  # no fit, no test: no metrics
     assert result["settings"]["command"].startswith("genlab-train ")
     assert list(tmp_path.iterdir()) == [tmp_path / "default_run.json"]  # nothing else left
 
 
+@pytest.mark.skipif(not (SHARED_MNIST / "MNIST" / "raw").is_dir(), reason="needs ../shared MNIST")
+def test_memory_format_smoke(tmp_path: Path) -> None:
+    stdout, result = run_benchmark("memory_format", tmp_path, "--data-dir", str(SHARED_MNIST))
+    assert list(result["results"]) == ["vae_mnist", "dcgan_mnist", "cgan_mnist"]
+    for name, r in result["results"].items():
+        assert re.search(rf"ratio {name} step NCHW/NHWC \(s per step\): \d+\.\d+", stdout)
+        assert len(r["step_s"]["nchw"]) == len(r["step_s"]["nhwc"]) == 1
+    vae = result["results"]["vae_mnist"]
+    assert vae["iwae_k"] == 20 and vae["iwae_images"] == 4
+    # both layouts compute the same bound (float rounding apart): a layout bug shows here
+    assert vae["iwae_max_abs_diff_nats"] < 1e-2
+
+
 @pytest.mark.parametrize("name", ["overhead", "startup", "default_run", "eval_cost",
-                                  "fid_throughput", "gpu_fast_paths"])
+                                  "fid_throughput", "gpu_fast_paths", "memory_format"])
 def test_benchmark_help(name: str) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"],
                           capture_output=True, text=True, timeout=120)

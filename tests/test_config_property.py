@@ -86,7 +86,7 @@ POOLS: dict[str, list] = {
     "callbacks.nonfinite_guard.every_n_steps": [0, 1, -1],
     "callbacks.performance.compile_mode": [None, "default", "turbo"],
     "callbacks.performance.matmul_precision": [None, "high", "low"],
-    "callbacks.performance.channels_last": [True, False, "yes"],
+    "callbacks.performance.channels_last": [True, False, "auto", "yes"],
     "callbacks.model_checkpoint.save_top_k": [-1, 0, 1, 3, -2],
     "callbacks.model_checkpoint.mode": ["min", "max", "best"],
     "callbacks.model_checkpoint.every_n_epochs": [None, 0, 1, -1],

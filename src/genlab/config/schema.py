@@ -56,6 +56,7 @@ class Spec:
                     "name": "a name (text or a number, no `/`)",
                     "batches": "an integer count ≥ 0 or a fraction in [0.0, 1.0]",
                     "flag_or_count": "true, false or a number of batches ≥ 0",
+                    "bool_or_auto": "true, false or auto",
                     }.get(self.kind, "any value")
             if self.min is not None and self.max is not None:
                 text += f" in [{self.min}, {self.max}]"
@@ -83,6 +84,8 @@ class Spec:
                     and "/" not in str(value))
         if self.kind == "float" and not math.isfinite(value):
             return False
+        if self.kind == "bool_or_auto":
+            return isinstance(value, bool) or value == "auto"
         if self.kind == "flag_or_count":  # Lightning's fast_dev_run: a bool or a count ≥ 0
             return isinstance(value, bool) or (isinstance(value, int) and value >= 0)
         if self.kind == "batches":  # Lightning's limit_*: a count ≥ 0 or a fraction in [0, 1]
@@ -217,7 +220,7 @@ TARGET_SCHEMAS.update({
         "channels_last": BOOL, "sha256": Spec("str", nullable=True),
     },
     "genlab.callbacks.performance.PerformanceOptions": {
-        "channels_last": BOOL, "compile": BOOL, "backend": STR,
+        "channels_last": Spec("bool_or_auto"), "compile": BOOL, "backend": STR,
         "compile_mode": Spec("str", nullable=True,
                              choices=("default", "reduce-overhead", "max-autotune")),
         "matmul_precision": Spec("str", nullable=True, choices=("highest", "high", "medium")),
