@@ -164,7 +164,9 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
         "optimizer_g": Spec("dict"), "optimizer_d": Spec("dict"),
         "ema_decay": Spec("float", 1e-6, 0.999999, nullable=True),
         "r1_gamma": Spec("float", min=0), "scheduler": Spec("dict", nullable=True),
-        "jsd_samples": INT_POS,
+        "jsd_samples": INT_POS, "clip_d": Spec("float", min=0, nullable=True),
+        "clip_g": Spec("float", min=0, nullable=True),
+        "clip_algorithm": Spec("str", choices=("norm", "value"), nullable=True),
     },
     "genlab.nets.dcgan.DCGANGenerator": {"base_channels": INT_POS},
     "genlab.nets.dcgan.DCGANDiscriminator": {"base_channels": INT_POS},
@@ -561,22 +563,40 @@ def _check_gan_scheduler(cfg: Mapping) -> None:
 
 def _check_fused_clipping(cfg: Mapping) -> None:
     """Lightning refuses to clip the gradients of an optimizer that unscales them inside its
-    own step (a fused Adam) under 16-bit mixed precision; say so before training."""
+    own step (a fused Adam) under 16-bit mixed precision; say so before training. A GAN's
+    per-player `model.clip_d` / `clip_g` clip through the same plugin."""
     trainer, model = cfg.get("trainer") or {}, cfg.get("model") or {}
-    clip = trainer.get("gradient_clip_val")
+    clips = {"trainer.gradient_clip_val": trainer.get("gradient_clip_val"),
+             "model.clip_d": model.get("clip_d"), "model.clip_g": model.get("clip_g")}
+    clip_key, clip = next(((k, v) for k, v in clips.items() if v), (None, None))
     if str(trainer.get("precision")) not in ("16-mixed", "16") or not clip:
         return
     for key in ("optimizer", "optimizer_g", "optimizer_d"):
         if (model.get(key) or {}).get("fused"):
             raise ConfigError(f"model.{key}.fused", True, "false (or null)",
                               f"trainer.precision={trainer['precision']} with "
-                              f"trainer.gradient_clip_val={clip} cannot clip a fused "
+                              f"{clip_key}={clip} cannot clip a fused "
                               "optimizer's gradients (Lightning's AMP plugin); set "
-                              f"model.{key}.fused=false or trainer.gradient_clip_val=null.")
+                              f"model.{key}.fused=false or {clip_key}=null.")
 
 
-CROSS_RULES = [_check_fused_clipping, _check_selection_split, _check_gan_pack,
-               _check_gan_scheduler,
+def _check_manual_optimization(cfg: Mapping) -> None:
+    """A GAN steps its two players itself (manual optimisation, genlab/models/gan.py), and
+    Lightning cannot accumulate for it: refused here, before the data is prepared, instead
+    of by Lightning's validator at fit. (Its other such option, gradient_clip_val, the GAN
+    takes as model.clip_d / clip_g.)"""
+    model, trainer = cfg.get("model") or {}, cfg.get("trainer") or {}
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    if str(model.get("_target_", "")).endswith("models.gan.GAN") and accumulate != 1:
+        raise ConfigError("trainer.accumulate_grad_batches", accumulate,
+                          "1 for GANs (model=dcgan|cgan|toy_gan)",
+                          "A GAN makes its D and G steps itself every batch (manual "
+                          "optimisation), which Lightning cannot accumulate; raise "
+                          "data.batch_size instead (and the learning rates with it).")
+
+
+CROSS_RULES = [_check_fused_clipping, _check_manual_optimization, _check_selection_split,
+               _check_gan_pack, _check_gan_scheduler,
                _check_suite_counts, _check_suite_reference, _check_class_grid,
                _check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
                _check_metric_is_logged, _check_digits_split]

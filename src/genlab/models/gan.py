@@ -21,7 +21,12 @@ Options of modern GAN code: `ema_decay` keeps an exponential moving average of G
 `sample`, `generate`, evaluation and the metric suite use — both G and its EMA are in the
 checkpoint; `r1_gamma` adds the R1 penalty γ/2 · E‖∇_x D(x)‖² on real inputs to D's loss
 (Mescheder et al. 2018); `scheduler` gives each player the same kind of lr scheduler,
-stepped here (manual optimisation) per epoch or per that player's step by its `interval`.
+stepped here (manual optimisation) per epoch or per that player's step by its `interval`;
+`clip_d` / `clip_g` clip each player's gradients before its step (Lightning's
+`clip_gradients`, by `clip_algorithm`: the total norm or each value; null or 0 = off). Their
+YAML defaults are `trainer.gradient_clip_val` / `gradient_clip_algorithm`, which
+genlab/runtime/build.py then keeps from the Trainer, whose validator refuses them under
+manual optimisation.
 
 Diagnostics of the seed theory (genlab/metrics/jsd.py): validation and test log
 `jsd_lower_bound` = (V(D, G) + log 4) / 2 from the current D on the split's real points and
@@ -162,6 +167,9 @@ class GAN(L.LightningModule):
         r1_gamma: float = 0.0,
         scheduler: dict | None = None,
         jsd_samples: int = 20_000,
+        clip_d: float | None = None,
+        clip_g: float | None = None,
+        clip_algorithm: str | None = "norm",
     ) -> None:
         super().__init__()
         if objective not in GENERATOR_LOSSES:
@@ -180,6 +188,11 @@ class GAN(L.LightningModule):
             raise ParameterError("scheduler", scheduler["_target_"],
                                  "a scheduler stepped without a metric (e.g. model/scheduler="
                                  "cosine): the GAN steps its players' schedulers itself")
+        if clip_algorithm not in (None, "norm", "value"):
+            raise ParameterError("clip_algorithm", clip_algorithm, "norm | value")
+        for key, clip in (("clip_d", clip_d), ("clip_g", clip_g)):
+            if clip is not None and not clip >= 0:
+                raise ParameterError(key, clip, "a number ≥ 0 (or null: off)")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise ParameterError("ema_decay", ema_decay, "null (off) or a number in (0, 1)")
         self.save_hyperparameters()
@@ -338,6 +351,17 @@ class GAN(L.LightningModule):
         sched = self._schedulers("step").get(player)
         if sched is not None:
             sched.step()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip the stepping player's gradients (`clip_g` for opt_g, `clip_d` for opt_d).
+        Here rather than in `_player_step`: Lightning calls this hook inside `opt.step()`,
+        after the AMP scaler has unscaled the gradients (clipping scaled ones would clip at
+        the loss scale times the value) and after the DDP average above."""
+        player = "g" if optimizer is self.trainer.optimizers[0] else "d"
+        clip = self.hparams[f"clip_{player}"]
+        if clip:
+            self.clip_gradients(optimizer, gradient_clip_val=clip,
+                                gradient_clip_algorithm=self.hparams.clip_algorithm or "norm")
 
     def _schedulers(self, interval: str) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
         """{"g": ..., "d": ...} when `scheduler` is set (one per player, same settings) and

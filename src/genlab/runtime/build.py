@@ -44,7 +44,18 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> Any:
     where, logged; names a rank that is lost), which a single process has no use for."""
     from genlab.callbacks.rank_table import RankTable
 
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers,
+                          **_clipping_kept_by_the_model(cfg))
     if trainer.num_nodes * trainer.num_devices > 1:
         trainer.callbacks.append(RankTable())
     return trainer
+
+
+def _clipping_kept_by_the_model(cfg: DictConfig) -> dict[str, None]:
+    """A model with its own clipping keys (`clip_d`/`clip_g`: the GAN clips each player in
+    its manual step, and conf/model takes `trainer.gradient_clip_*` as their defaults) gets
+    the trainer's clipping instead of the Trainer: Lightning's validator refuses
+    `gradient_clip_val` for a manual-optimisation model at fit, after the data is prepared."""
+    if not {"clip_d", "clip_g"} & set(cfg.model or {}):
+        return {}
+    return {"gradient_clip_val": None, "gradient_clip_algorithm": None}
