@@ -43,3 +43,8 @@ def print_error(message: str) -> None:
     # escaped: a library's message may hold brackets ("[.../pair.cc:545]") rich would parse
     Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}",
                                                 soft_wrap=True)
+
+
+def print_note(message: str) -> None:
+    """One line of genlab's own news at the start of a run (what kind of start it is)."""
+    Console(highlight=False).print(f"[bold]genlab:[/] {escape(message)}", soft_wrap=True)

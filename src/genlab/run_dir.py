@@ -85,6 +85,13 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def of_checkpoint(ckpt_path: str | Path) -> Path:
+    """The run directory a checkpoint belongs to: <run>/checkpoints/X.ckpt or
+    <run>/hpc_ckpt_N.ckpt → <run>."""
+    path = Path(ckpt_path)
+    return path.parent.parent if path.parent.name == CHECKPOINTS else path.parent
+
+
 def last_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of the run in `run_dir`, or None."""
     found = [*run_dir.glob(HPC_CHECKPOINTS), *run_dir.glob(f"{CHECKPOINTS}/*.ckpt")]

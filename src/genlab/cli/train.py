@@ -25,51 +25,82 @@ CONFIG_ORDER = ("data", "model", "trainer", "logger", "callbacks", "paths")
 
 def run(cfg: DictConfig) -> float | None:
     """Train and test one run; return the value of `cfg.optimized_metric`."""
-    plain = prepare(cfg)  # resolved, validated, redacted; printed and saved
+    plain = prepare(cfg)  # resolved, validated, redacted
 
     import lightning as L
 
     from genlab.runtime.build import build_callbacks, build_data_and_model, build_trainer
+    from genlab.runtime.checkpoints import check_fits, load_weights
     from genlab.runtime.environment import tweak_environment
     from genlab.runtime.fit import fit_and_test
-    from genlab.runtime.ranks import rank_loss_named
-    from genlab.runtime.resume import resume_checkpoint
+    from genlab.runtime.ranks import is_rank_zero, rank_loss_named
+    from genlab.runtime.resume import plan_start
     from genlab.runtime.trackers import tracked
 
     tweak_environment()
     output_dir = Path(cfg.paths.output_dir)
+    # fresh, continued in place or a child run; a bad checkpoint or a spent epoch budget is
+    # refused here, before the run directory's record is touched
+    start = plan_start(cfg, output_dir)
+    if is_rank_zero():
+        record(cfg, plain, start.describe(output_dir))
     # the trackers' runs start first, so that a run (a sweep trial) failing while its data,
     # model or trainer are built is in W&B, marked failed
-    with tracked(plain, output_dir) as loggers:
+    with tracked(plain, output_dir, start.at) as loggers:
         if cfg.get("seed") is not None:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule, model = build_data_and_model(cfg)
+        if start.checkpoint is not None:  # a clear error when the weights don't fit
+            fits = check_fits if start.in_place else load_weights
+            fits(model, start.checkpoint, start.ckpt_path)
         callbacks = build_callbacks(cfg)
         trainer = build_trainer(cfg, callbacks, loggers)
-        ckpt_path = resume_checkpoint(cfg, output_dir)  # resume=auto: the run dir's newest
         with rank_loss_named(trainer.callbacks, output_dir):
             metrics = fit_and_test(trainer, model, datamodule, fit=cfg.train, test=cfg.test,
-                                   ckpt_path=ckpt_path, optimized_metric=cfg.optimized_metric,
+                                   ckpt_path=start.ckpt_path if start.in_place else None,
+                                   optimized_metric=cfg.optimized_metric,
                                    output_dir=output_dir)
     return metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
 
 
 def prepare(cfg: DictConfig) -> dict:
     """The config as plain data: resolved, validated, then redacted (what is printed, saved
-    and logged from here on). Rank 0 proves the locations, prints it and saves it."""
+    and logged from here on). Rank 0 proves the locations are writable."""
     from genlab.runtime.ranks import is_rank_zero
 
     plain = resolved(cfg)
     validate(plain)
     plain = redact(plain)
     if is_rank_zero():
-        from rich.console import Console
-
-        output_dir = run_dir.ensure_writable(cfg.paths.output_dir, "paths.output_dir")
+        run_dir.ensure_writable(cfg.paths.output_dir, "paths.output_dir")
         run_dir.ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")
-        Console().print(config_tree(plain, CONFIG_ORDER))
-        run_dir.write_text(output_dir / run_dir.CONFIG, OmegaConf.to_yaml(OmegaConf.create(plain)))
     return plain
+
+
+def record(cfg: DictConfig, plain: dict, start_line: str | None) -> None:
+    """Print the config and how the run starts (continued, child run), and save the config
+    in the run directory."""
+    from rich.console import Console
+
+    from genlab.console import print_note
+
+    Console().print(config_tree(plain, CONFIG_ORDER))
+    if start_line:
+        print_note(start_line + _changed_since_parent(cfg, plain))
+    output_dir = Path(cfg.paths.output_dir)
+    run_dir.write_text(output_dir / run_dir.CONFIG, OmegaConf.to_yaml(OmegaConf.create(plain)))
+
+
+def _changed_since_parent(cfg: DictConfig, plain: dict) -> str:
+    """For a child run: " Changed from the parent run: key old → new, ..."."""
+    from genlab.config.continuation import changed_keys, is_continuation
+
+    ckpt = cfg.get("ckpt_path")
+    parent = run_dir.of_checkpoint(ckpt) / run_dir.CONFIG if ckpt else None
+    if not parent or not parent.is_file() or is_continuation(ckpt, cfg.paths.output_dir):
+        return ""
+    changes = changed_keys(OmegaConf.to_container(OmegaConf.load(parent)), plain)
+    return f" Changed from the parent run: {', '.join(changes)}." if changes else ""
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
@@ -86,7 +117,13 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """Console-script entry point (`genlab-train`)."""
+    """Console-script entry point (`genlab-train`). With `ckpt_path=` the command is
+    composed from the checkpoint's own run first (config/continuation.py)."""
+    import sys
+
+    from genlab.config.continuation import continued_argv
+
+    sys.argv[1:] = continued_argv(sys.argv[1:])
     command_main(_hydra_main, "train")
 
 

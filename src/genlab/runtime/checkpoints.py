@@ -40,11 +40,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
-    """torch.load(path, weights_only=True), raising CheckpointError on any failure."""
+def existing_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist; check `ckpt_path`.")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    """torch.load(path, weights_only=True), raising CheckpointError on any failure."""
+    path = existing_checkpoint(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -61,8 +66,47 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
         ) from None
 
 
+def check_fits(model: torch.nn.Module, checkpoint: dict[str, Any], ckpt_path: str) -> None:
+    """Raise CheckpointError naming the differing keys when the checkpoint's weights do not
+    fit `model` (instead of load_state_dict's wall of "Missing key(s)"). Modules a model
+    builds only in `setup` (absent until then) are not counted as differences."""
+    have = model.state_dict()
+    saved = checkpoint.get("state_dict", {})
+    missing = [k for k in have if k not in saved]
+    extra = [k for k in saved if k not in have
+             and getattr(model, k.split(".", 1)[0], None) is not None]
+    shapes = [f"{k} (checkpoint {tuple(saved[k].shape)}, model {tuple(have[k].shape)})"
+              for k in have if k in saved and hasattr(saved[k], "shape")
+              and tuple(saved[k].shape) != tuple(have[k].shape)]
+    if not (missing or extra or shapes):
+        return
+
+    def some(keys: list[str]) -> str:
+        return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+    parts = [f"{label}: {some(keys)}" for label, keys in (
+        ("different shapes", shapes), ("missing from the checkpoint", missing),
+        ("not in the model", extra)) if keys]
+    hp = checkpoint.get("hyper_parameters", {})
+    made_by = f" (it was made by a `{hp['name']}` model)" if isinstance(hp, dict) and \
+        hp.get("name") else ""
+    raise CheckpointError(
+        f"Checkpoint {ckpt_path}{made_by} does not fit the model this command builds — "
+        f"{'; '.join(parts)}. Compose the run the checkpoint came from (its "
+        f"{run_dir.CONFIG} lists the model and data), or drop the overrides that change "
+        "the model's shape.")
+
+
+def load_weights(model: torch.nn.Module, checkpoint: dict[str, Any], ckpt_path: str) -> None:
+    """Fine-tuning: the checkpoint's weights into `model` (already checked to fit)."""
+    check_fits(model, checkpoint, ckpt_path)
+    have = model.state_dict()
+    model.load_state_dict({k: v for k, v in checkpoint["state_dict"].items() if k in have})
+
+
 def train_config_path(ckpt_path: str | Path, train_config: str | None = None) -> Path:
-    run = Path(ckpt_path).parent.parent
+    existing_checkpoint(ckpt_path)  # "no such checkpoint" before "no training config"
+    run = run_dir.of_checkpoint(ckpt_path)
     path = Path(train_config) if train_config else run / run_dir.CONFIG
     if not path.is_file():
         raise CheckpointError(

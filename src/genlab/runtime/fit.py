@@ -8,7 +8,6 @@ from typing import Any
 
 from genlab import run_dir
 from genlab.console import metrics_table
-from genlab.runtime.checkpoints import load_checkpoint
 
 
 def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: bool,
@@ -17,8 +16,6 @@ def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: 
     """Fit (from `ckpt_path` when given), then test with the best checkpoint → metrics."""
     metrics: dict[str, float] = {}
     if fit:
-        if ckpt_path:
-            load_checkpoint(ckpt_path)  # a clear error for a bad file, before fitting
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics.update(_floats(trainer.callback_metrics))
     ckpt_cb = trainer.checkpoint_callback

@@ -1,5 +1,5 @@
-"""Continuing a run in its own directory: which checkpoint to resume from, and which W&B
-run to continue.
+"""How a run starts: fresh, continuing a run in its own directory (full training state), or
+as a child run from another run's weights; and which W&B run a run directory continues.
 
 A run directory is stable across SLURM requeues (`slurm-<job id>`) and across reruns with
 `run_id=NAME` (genlab/config/naming.py), so everything needed to continue lives in it
@@ -10,6 +10,7 @@ A run directory is stable across SLURM requeues (`slurm-<job id>`) and across re
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +18,66 @@ from omegaconf import DictConfig, OmegaConf
 
 from genlab import run_dir
 from genlab.config.choices import RESUME_MODES
+from genlab.config.continuation import has_run_record, is_continuation
 from genlab.errors import ConfigError
 from genlab.run_dir import last_checkpoint
+from genlab.runtime.history import ResumePoint, resume_point
 
 
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
-    """The checkpoint fit starts from: `ckpt_path` when set, else with `resume=auto` the
-    newest checkpoint in the run directory (None: start fresh)."""
+    """The checkpoint the run starts from: with `resume=auto` the newest checkpoint in the
+    run directory when it has one (a rerun or requeue continues its own run), else
+    `ckpt_path` (None: start fresh)."""
     resume = cfg.get("resume")
     if resume is not None and resume not in RESUME_MODES:
         raise ConfigError("resume", resume, " | ".join(("null", *RESUME_MODES)),
                           "To start from a given file use ckpt_path=PATH.")
-    if cfg.get("ckpt_path") or resume != "auto":
-        return cfg.get("ckpt_path")
-    last = last_checkpoint(output_dir)
-    return str(last) if last else None
+    last = last_checkpoint(output_dir) if resume == "auto" else None
+    return str(last) if last else cfg.get("ckpt_path")
+
+
+@dataclass(frozen=True)
+class Start:
+    """How fit starts. `ckpt_path` None: fresh. `in_place`: the full training state is
+    restored (the run continues; its history continues at `at` when the checkpoint belongs
+    to this run directory); else a child run starts from the checkpoint's weights only."""
+
+    ckpt_path: str | None = None
+    checkpoint: dict | None = None
+    in_place: bool = False
+    at: ResumePoint | None = None
+
+    def describe(self, output_dir: Path) -> str | None:
+        """The one line saying which kind of start this is (None: fresh)."""
+        if self.checkpoint is None:
+            return None
+        point = resume_point(self.checkpoint)
+        where = f"epoch {point.epoch}, step {point.step}"
+        if self.at is not None:
+            return f"Continuing run {output_dir} from {self.ckpt_path} ({where})."
+        if self.in_place:
+            return (f"Resuming the full training state of {self.ckpt_path} ({where}) in a new "
+                    f"run directory {output_dir} (the checkpoint has no run record beside it).")
+        return (f"Child run {output_dir}: starts from the weights of {self.ckpt_path} "
+                "(fresh optimiser, epoch 0).")
+
+
+def plan_start(cfg: DictConfig, output_dir: Path) -> Start:
+    """Read the checkpoint the run starts from (a clear error for a bad file) and decide:
+    continue in place (the checkpoint is this run directory's own, or has no run record to
+    tell otherwise) or start a child run from its weights (config/continuation.py)."""
+    from genlab.runtime.checkpoints import load_checkpoint
+
+    ckpt_path = resume_checkpoint(cfg, output_dir)
+    if not ckpt_path:
+        return Start()
+    checkpoint = load_checkpoint(ckpt_path)
+    own = is_continuation(ckpt_path, output_dir)
+    start = Start(ckpt_path=str(ckpt_path), checkpoint=checkpoint,
+                  in_place=own or not has_run_record(ckpt_path),
+                  at=resume_point(checkpoint) if own else None)
+    check_budget(start, cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps"))
+    return start
 
 
 def wandb_run_continued(logger_cfg: DictConfig | None, output_dir: Path) -> Any:
@@ -60,3 +106,21 @@ def _persistent_id(output_dir: Path) -> str:
     run_id = secrets.token_hex(4)  # W&B ids: lowercase letters and digits
     run_dir.write_text(path, run_id + "\n")
     return run_id
+
+
+def check_budget(start: Start, max_epochs: int | None, max_steps: int | None) -> None:
+    """A continued run whose checkpoint is already past `trainer.max_epochs` / `max_steps`:
+    one paragraph with both numbers (Lightning raises deep inside fit)."""
+    if start.checkpoint is None or not start.in_place:
+        return
+    point = resume_point(start.checkpoint)
+    if max_epochs is not None and 0 <= max_epochs < point.epoch:
+        raise ConfigError("trainer.max_epochs", max_epochs, f"at least {point.epoch}",
+                          f"The checkpoint {start.ckpt_path} has already run {point.epoch} "
+                          f"epochs; continue it with trainer.max_epochs ≥ {point.epoch}, or "
+                          "fine-tune from its weights in a child run (change a "
+                          "hyper-parameter, or start from a copy of the checkpoint).")
+    if max_steps is not None and 0 <= max_steps < point.global_step:
+        raise ConfigError("trainer.max_steps", max_steps, f"at least {point.global_step}",
+                          f"The checkpoint {start.ckpt_path} is at optimizer step "
+                          f"{point.global_step}; continue it with a larger trainer.max_steps.")

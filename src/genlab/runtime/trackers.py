@@ -14,13 +14,16 @@ from typing import Any
 
 from genlab import run_dir
 from genlab.config.choices import METRIC_DIRECTION
+from genlab.runtime.history import ResumePoint, RunCSVLogger
 
 
 @contextlib.contextmanager
-def tracked(plain_cfg: Mapping[str, Any], output_dir: Path) -> Iterator[list]:
+def tracked(plain_cfg: Mapping[str, Any], output_dir: Path,
+            resume_at: ResumePoint | None = None) -> Iterator[list]:
     """The run's loggers, with the config logged and W&B's metrics defined; on exit each
     tracker's run is finished, marked failed when the block raised. Rank 0 pins the W&B
-    logger to this run directory's W&B run (continued after a requeue or resume)."""
+    logger to this run directory's W&B run (continued after a requeue or resume); the CSV
+    and TensorBoard logs continue from `resume_at` (runtime/history.py)."""
     from omegaconf import OmegaConf
 
     from genlab.runtime.ranks import is_rank_zero
@@ -29,7 +32,7 @@ def tracked(plain_cfg: Mapping[str, Any], output_dir: Path) -> Iterator[list]:
     logger_cfg = OmegaConf.create(plain_cfg.get("logger") or {})  # secrets redacted
     if is_rank_zero():
         logger_cfg = wandb_run_continued(logger_cfg, output_dir)
-    loggers = build_loggers(logger_cfg, str(output_dir))
+    loggers = build_loggers(logger_cfg, str(output_dir), resume_at)
     try:
         log_config(loggers, plain_cfg)
         define_wandb_metrics(loggers, plain_cfg)  # best-value summaries, one step axis
@@ -55,9 +58,12 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def build_loggers(logger_cfg: Mapping[str, Any] | None, output_dir: str) -> list:
-    """Instantiate each configured logger and add a CSVLogger if none is configured.
+def build_loggers(logger_cfg: Mapping[str, Any] | None, output_dir: str,
+                  resume_at: ResumePoint | None = None) -> list:
+    """Instantiate each configured logger and add a CSV log if none is configured.
 
+    The CSV log and TensorBoard continue a resumed run's history: rows and events logged
+    after `resume_at` (by a run killed mid-epoch) are replaced, those before it kept.
     Trackers other than the CSV log are guarded: an online W&B logger that cannot reach its
     server falls back to offline, and a tracker that fails later is switched off with a
     warning instead of ending the run. The CSV log is never guarded: it is the record."""
@@ -68,9 +74,18 @@ def build_loggers(logger_cfg: Mapping[str, Any] | None, output_dir: str) -> list
     for cfg in (logger_cfg or {}).values():
         if not (cfg and "_target_" in cfg):
             continue
-        if str(cfg["_target_"]).endswith("WandbLogger"):
-            cfg = wandb_mode(dict(cfg))
+        cfg, target = dict(cfg), str(cfg["_target_"])
+        if target.endswith("WandbLogger"):
+            cfg = wandb_mode(cfg)
+        elif target in CSV_TARGETS:  # run dirs from before RunCSVLogger name Lightning's
+            cfg = {**cfg, "_target_": CSV_TARGETS[0]}
+        elif target.endswith("TensorBoardLogger") and resume_at is not None:
+            # SummaryWriter's purge_step: TensorBoard hides the earlier files' events at
+            # steps ≥ purge_step, so a resumed run's re-logged steps are not shown twice
+            cfg = {**cfg, "purge_step": resume_at.step}
         logger = instantiate(cfg)
+        if isinstance(logger, RunCSVLogger):
+            logger.resume_at = resume_at  # a plain object: not through instantiate
         init = getattr(logger, "_wandb_init", None)
         if isinstance(init, dict) and init.get("anonymous") is None:
             # Lightning always passes anonymous=None to wandb.init, which W&B answers with
@@ -78,8 +93,12 @@ def build_loggers(logger_cfg: Mapping[str, Any] | None, output_dir: str) -> list
             init.pop("anonymous", None)
         loggers.append(logger if isinstance(logger, CSVLogger) else guard(logger))
     if not any(isinstance(lg, CSVLogger) for lg in loggers):
-        loggers.append(CSVLogger(save_dir=output_dir, name=run_dir.CSV_DIR, version=""))
+        loggers.append(RunCSVLogger(save_dir=output_dir, name=run_dir.CSV_DIR, version="",
+                                    resume_at=resume_at))
     return loggers
+
+
+CSV_TARGETS = ("genlab.runtime.history.RunCSVLogger", "lightning.pytorch.loggers.CSVLogger")
 
 
 WANDB_PROBE_TIMEOUT_S = 5.0
