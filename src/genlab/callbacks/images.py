@@ -9,19 +9,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import fixed_rng, save_grid
+from genlab.callbacks.schedule import epoch_due as _epoch_due  # every N epochs and the last
 from genlab.models.generative import is_image_model
 
 
-def _epoch_due(trainer: L.Trainer, every_n_epochs: int) -> bool:
-    """Every N epochs and the last one (not while sanity checking), on every rank."""
-    if trainer.sanity_checking or every_n_epochs <= 0:
-        return False
-    last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-    return (trainer.current_epoch + 1) % every_n_epochs == 0 or last
-
-
 def _due(trainer: L.Trainer, every_n_epochs: int) -> bool:
-    """`_epoch_due` on rank 0, the one rank that writes pictures."""
+    """`_epoch_due` (callbacks/schedule.py) on rank 0, the one rank that writes pictures."""
     return trainer.is_global_zero and _epoch_due(trainer, every_n_epochs)
 
 

@@ -1,8 +1,8 @@
-"""The sample-quality metric suite as a callback: every N epochs (and the last) at the end
-of validation, and once at the end of testing, draw `n_samples` images (null: as many as
-the stage's reference split holds, at least `min_samples`) from
-`pl_module.sample` and log FID, KID, IS, precision/recall (and class accuracy for
-conditional models) against the cached features of a reference split
+"""The sample-quality metric suite as a callback: every N epochs (and the last, as
+callbacks/schedule.py decides) at the end of validation, and once at the end of testing,
+draw `n_samples` images (null: as many as the stage's reference split holds, at least
+`min_samples`) from `pl_module.sample` and log FID, KID, IS, precision/recall (and class
+accuracy for conditional models) against the cached features of a reference split
 (genlab/metrics/sample_quality.py, reference_cache.py).
 
 Splits have one job each: during training the suite compares samples with the
@@ -31,6 +31,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import fixed_rng
+from genlab.callbacks.schedule import epoch_due
 from genlab.metrics.features import Judge
 from genlab.models.generative import is_image_model
 
@@ -178,14 +179,8 @@ class SampleQuality(Callback):
         return max(n_reference, self.min_samples)
 
     # --- evaluating ------------------------------------------------------------------------
-    def _due(self, trainer: L.Trainer) -> bool:
-        if trainer.sanity_checking or self.every_n_epochs <= 0:
-            return False
-        last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-        return (trainer.current_epoch + 1) % self.every_n_epochs == 0 or last
-
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if "val" in self.metrics and self._due(trainer):
+        if "val" in self.metrics and epoch_due(trainer, self.every_n_epochs):
             pl_module.log_dict(self.evaluate(pl_module, trainer.global_rank, trainer.world_size,
                                              "val"), sync_dist=True)
 
