@@ -14,8 +14,10 @@ never the validation value of the same samples.
 Samples come in chunks of `batch_size` with a fixed seed per (stage, chunk), dealt
 round-robin to the DDP ranks, so 1 or N processes evaluate the same images and every
 validation of a run uses the same noise (with fewer than `batch_size` × ranks samples the
-chunks shrink so that every rank holds one). Models without `sample`, non-image data and
-`fast_dev_run` are skipped.
+chunks shrink so that every rank holds one). A conditional model is asked for labels in
+the reference split's class proportions (within one image per class, in a fixed order),
+so an unbalanced data set is not judged against a uniform class mix. Models without
+`sample`, non-image data and `fast_dev_run` are skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from torch.utils.data import TensorDataset
 
 from genlab.callbacks.image_logging import fixed_rng
 from genlab.callbacks.schedule import epoch_due
@@ -61,6 +64,20 @@ def reference_images(datamodule: Any, split: str, n: int | None,
     for start in range(0, count, batch_size):
         stop = min(start + batch_size, count)
         yield torch.stack([dataset[i][0] for i in range(start, stop)])
+
+
+def reference_labels(datamodule: Any, split: str, n: int | None) -> torch.Tensor:
+    """The class labels (n,) long of the first n images (all when n is None) of `split`:
+    the images `reference_images` gives, read without decoding them where the dataset
+    holds its labels (a TensorDataset, an image folder's file list)."""
+    datamodule.setup("test" if split == "test" else "fit")
+    dataset = datamodule.splits[split]
+    count = len(dataset) if n is None else n
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[1][:count].long()
+    if hasattr(dataset, "labels"):
+        return torch.as_tensor(list(dataset.labels[:count]), dtype=torch.long)
+    return torch.tensor([int(dataset[i][1]) for i in range(count)], dtype=torch.long)
 
 
 def check_reference_size(datamodule: Any, n_reference: int | None) -> None:
@@ -114,6 +131,7 @@ class SampleQuality(Callback):
         self.n_samples, self.n_reference = n_samples, n_reference
         self.min_samples = min_samples
         self.stage_samples: dict[str, int] = {}  # stage → generated images per evaluation
+        self.stage_labels: dict[str, torch.Tensor] = {}  # stage → (n,) conditioning labels
         self.batch_size, self.seed = batch_size, seed
         self.options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size,
                         "is_splits": is_splits, "prc_neighborhood": prc_neighborhood}
@@ -151,7 +169,7 @@ class SampleQuality(Callback):
               rank: int = 0, world_size: int = 1):
         """The metrics of one stage, against the features of that stage's reference split."""
         from genlab.metrics.reference_cache import cached_features
-        from genlab.metrics.sample_quality import SampleQualityMetrics
+        from genlab.metrics.sample_quality import SampleQualityMetrics, labels_like
 
         if self.extractor is None:
             self.extractor = self.build_extractor(datamodule)
@@ -165,6 +183,11 @@ class SampleQuality(Callback):
             self.batch_size, device))
         judged = extractor.accuracy(split, datamodule) if isinstance(extractor, Judge) else None
         self.stage_samples[stage] = self.samples_for(len(reference))
+        if pl_module.conditional:  # the reference's class mix, not uniform labels
+            self.stage_labels[stage] = labels_like(
+                reference_labels(datamodule, split, self.n_reference),
+                self.stage_samples[stage], pl_module.num_classes,
+                self.seed * 1_000_003 + STAGE_SEED_OFFSET[stage])
         return SampleQualityMetrics(
             extractor, torch.from_numpy(reference), self.stage_samples[stage],
             num_classes=pl_module.num_classes if pl_module.conditional else 0, rank=rank,
@@ -206,8 +229,7 @@ class SampleQuality(Callback):
             size = min(chunk_size, n - start)
             labels = None
             if pl_module.conditional:
-                labels = torch.arange(start, start + size, device=pl_module.device)
-                labels = labels % pl_module.num_classes
+                labels = self.stage_labels[stage][start : start + size].to(pl_module.device)
             with fixed_rng(base + chunk, pl_module.device):
                 images = pl_module.sample(size, labels)
             metrics.update(images, labels)

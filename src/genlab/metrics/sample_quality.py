@@ -10,7 +10,8 @@ DDP ranks: each rank holds a shard of the reference features and its own generat
 
 Names say the feature space: with `inception` the keys are fid, kid, is, precision,
 recall; with any other extractor they carry its suffix (fid_classifier, ...). class_acc is
-the share of samples the classifier assigns to their conditioning label.
+the share of samples the classifier assigns to their conditioning label; conditional
+models are given labels in the reference split's class proportions (`labels_like`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,21 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
 from torchmetrics.utilities import dim_zero_cat
+
+
+def labels_like(reference: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
+    """n conditioning labels (n,) long whose class counts follow the reference labels'
+    (N,) — each class gets ⌊n·share⌋ or ⌈n·share⌉ (largest remainder, so they sum to n) —
+    in a fixed random order (`seed`), so every chunk of them is a near-stratified draw.
+    Uniform labels would bias FID and KID on unbalanced data: the generated set would then
+    differ from the reference in its class mix even for a perfect generator."""
+    quota = torch.bincount(reference.long().cpu(), minlength=num_classes).double()
+    quota = quota / quota.sum() * n
+    counts = quota.floor().long()
+    remainder_first = torch.argsort(quota - counts, descending=True, stable=True)
+    counts[remainder_first[: n - int(counts.sum())]] += 1
+    labels = torch.repeat_interleave(torch.arange(num_classes), counts)
+    return labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
 
 
 class PrecomputedFeatures(nn.Module):
