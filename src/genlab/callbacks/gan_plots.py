@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from genlab.callbacks.history import logged_series, logging_step
 from genlab.callbacks.image_logging import fixed_rng, log_image_file, run_dir, save_grid
 from genlab.callbacks.images import _due, _epoch_due
 
@@ -36,35 +37,31 @@ def _pyplot():
 
 
 class DiscriminatorTrace(Callback):
-    """Plots the logged `train/d_real` = mean D(x) and `train/d_fake` = mean D(G(z)) per
-    training step, with the equilibrium value 1/2, every N epochs and at the end of fit;
-    saved as images/d_trace_*.png and logged as `d_trace`."""
+    """Plots the logged `train/d_real` = mean D(x) and `train/d_fake` = mean D(G(z)) against
+    the step (callbacks/history.py), with the equilibrium value 1/2, every N epochs and at
+    the end of fit; read from the run's history, so a resumed run's figure covers the whole
+    run. Saved as images/d_trace_*.png and logged as `d_trace`."""
+
+    KEYS = ("train/d_real", "train/d_fake")
 
     def __init__(self, every_n_epochs: int = 5) -> None:
         self.every_n_epochs = every_n_epochs
-        self.steps: list[int] = []
-        self.values: list[torch.Tensor] = []  # (2,) per step, kept as tensors: no sync
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        metrics = trainer.callback_metrics
-        if trainer.is_global_zero and "train/d_real" in metrics:
-            self.steps.append(trainer.global_step)
-            self.values.append(torch.stack([metrics["train/d_real"], metrics["train/d_fake"]])
-                               .detach())
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.values and _due(trainer, self.every_n_epochs):
+        if trainer.is_global_zero and _due(trainer, self.every_n_epochs):
             self.plot(trainer, f"epoch{trainer.current_epoch:03d}")
 
-    def plot(self, trainer: L.Trainer, tag: str) -> Path:
+    def plot(self, trainer: L.Trainer, tag: str) -> Path | None:
+        trace = logged_series(trainer, self.KEYS)
+        if not trace["step"]:
+            return None
         plt = _pyplot()
-        values = torch.stack(self.values).float().cpu().numpy()
         fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-        ax.plot(self.steps, values[:, 0], label="D(x), real", lw=0.8)
-        ax.plot(self.steps, values[:, 1], label="D(G(z)), generated", lw=0.8)
+        ax.plot(trace["step"], trace["train/d_real"], label="D(x), real", lw=0.8)
+        ax.plot(trace["step"], trace["train/d_fake"], label="D(G(z)), generated", lw=0.8)
         ax.axhline(0.5, color="k", ls="--", lw=0.8, label="equilibrium 1/2")
-        ax.set(xlabel="optimizer step", ylabel="mean discriminator output", ylim=(0, 1),
-               title="Discriminator on real and generated batches")
+        ax.set(xlabel="step (training batches)", ylabel="mean discriminator output",
+               ylim=(0, 1), title="Discriminator on real and generated batches")
         ax.legend(loc="best", fontsize=8)
         return _save_figure(trainer, fig, "d_trace", tag)
 
@@ -126,7 +123,7 @@ class ToyScatter(Callback):
         if centers is not None:
             ax.scatter(centers[:, 0], centers[:, 1], marker="x", c="tab:green", s=40,
                        label="mode centres")
-        ax.set(aspect="equal", title=f"Real vs generated, step {trainer.global_step}")
+        ax.set(aspect="equal", title=f"Real vs generated, step {logging_step(trainer)}")
         ax.legend(loc="upper right", fontsize=7)
         return _save_figure(trainer, fig, "toy_scatter", tag)
 
@@ -136,48 +133,49 @@ class JSDTrace(Callback):
     `val/jsd_lower_bound` = (V(D, G) + log 4) / 2 and, on 2-D mixtures, the binned true JSD
     `val/jsd` (genlab/metrics/jsd.py), over epochs with log 2 (disjoint supports), and
     below them `val/d_real` = D(x), `val/d_fake` = D(G(z)) with 1/2 (the optimum); every
-    N epochs and at the end of fit, saved as images/jsd_*.png and logged as `jsd`."""
+    N epochs and at the end of fit, read from the run's history (whole across resumes);
+    saved as images/jsd_*.png and logged as `jsd`."""
 
     KEYS = ("val/jsd_lower_bound", "val/jsd", "val/d_real", "val/d_fake")
 
     def __init__(self, every_n_epochs: int = 10) -> None:
         self.every_n_epochs = every_n_epochs
-        self.epochs: list[int] = []
-        self.values: dict[str, list[float]] = {k: [] for k in self.KEYS}
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
         if (trainer.sanity_checking or not trainer.is_global_zero
-                or "val/jsd_lower_bound" not in metrics):
+                or "val/jsd_lower_bound" not in trainer.callback_metrics):
             return
-        self.epochs.append(trainer.current_epoch)
-        for key in self.KEYS:
-            self.values[key].append(float(metrics[key]) if key in metrics else float("nan"))
         if _epoch_due(trainer, self.every_n_epochs):
             self.plot(trainer, f"epoch{trainer.current_epoch:03d}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.epochs and trainer.is_global_zero:
+        if trainer.is_global_zero:
             self.plot(trainer, "final")
 
-    def plot(self, trainer: L.Trainer, tag: str) -> Path:
+    def plot(self, trainer: L.Trainer, tag: str) -> Path | None:
         import math
 
+        from matplotlib.ticker import MaxNLocator
+
+        v = logged_series(trainer, self.KEYS)
+        if not v["epoch"]:
+            return None
         plt = _pyplot()
-        v = self.values
+        epochs = v["epoch"]
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5.5), dpi=100, sharex=True)
-        top.plot(self.epochs, v["val/jsd_lower_bound"], "o-", ms=3,
+        top.plot(epochs, v["val/jsd_lower_bound"], "o-", ms=3,
                  label="lower bound (V(D, G) + log 4) / 2")
         if any(x == x for x in v["val/jsd"]):  # not all NaN: data with a known density
-            top.plot(self.epochs, v["val/jsd"], "s-", ms=3,
+            top.plot(epochs, v["val/jsd"], "s-", ms=3,
                      label="JSD(data ‖ G), binned at σ (true density)")
         top.axhline(math.log(2), color="k", ls=":", lw=0.8, label="log 2 (disjoint)")
         top.set(ylabel="nats", title="Jensen–Shannon divergence on the validation split")
         top.legend(loc="best", fontsize=7)
-        bottom.plot(self.epochs, v["val/d_real"], "o-", ms=3, label="D(x), real")
-        bottom.plot(self.epochs, v["val/d_fake"], "o-", ms=3, label="D(G(z)), generated")
+        bottom.plot(epochs, v["val/d_real"], "o-", ms=3, label="D(x), real")
+        bottom.plot(epochs, v["val/d_fake"], "o-", ms=3, label="D(G(z)), generated")
         bottom.axhline(0.5, color="k", ls="--", lw=0.8, label="optimum 1/2")
         bottom.set(xlabel="epoch", ylabel="mean D", ylim=(0, 1))
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
         bottom.legend(loc="best", fontsize=7)
         return _save_figure(trainer, fig, "jsd", tag)
 

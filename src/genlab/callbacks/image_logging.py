@@ -14,6 +14,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from genlab import run_dir as layout
+from genlab.callbacks.history import logging_step
 
 MIN_TILE = 32  # pixels: smaller images are enlarged (nearest neighbour) in saved grids
 
@@ -23,20 +24,22 @@ def run_dir(trainer: L.Trainer) -> Path:
 
 
 def log_image_file(trainer: L.Trainer, key: str, path: Path) -> None:
-    """Log an existing PNG under `key` to each logger that takes images."""
+    """Log an existing PNG under `key` to each logger that takes images, at the step the
+    scalars are logged at (callbacks/history.py)."""
     from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+    step = logging_step(trainer)
     for logger in trainer.loggers:
         try:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
+                logger.log_image(key=key, images=[str(path)], step=step)
             elif isinstance(logger, TensorBoardLogger):
                 from PIL import Image
                 from torchvision.transforms.functional import pil_to_tensor
 
                 with Image.open(path) as img:
                     tensor = pil_to_tensor(img.convert("RGB"))
-                logger.experiment.add_image(key, tensor, trainer.global_step)
+                logger.experiment.add_image(key, tensor, step)
         except Exception as err:  # a tracker problem must not end a training run
             warnings.warn(f"{type(logger).__name__} could not log image {key}: {err}",
                           stacklevel=2)
