@@ -16,8 +16,8 @@ from genlab import run_dir
 from genlab.cli.reporting import command_main, run_reporting_errors
 from genlab.config import config_dir
 from genlab.config.choices import TORCHVISION_DATASETS
+from genlab.config.schema import as_list
 from genlab.errors import ConfigError, DataNotFoundError
-from genlab.metrics.inception import WEIGHTS_SHA256, WEIGHTS_URL, file_sha256, weights_path
 
 TORCHVISION_SETS = {name: spec[0] for name, spec in TORCHVISION_DATASETS.items()}
 
@@ -35,12 +35,16 @@ def dataset_present(name: str, data_dir: Path, download: bool = False) -> bool:
 
 
 def inception_present(cache_dir: Path) -> bool:
+    from genlab.metrics.inception import WEIGHTS_SHA256, file_sha256, weights_path
+
     path = weights_path(cache_dir)
     return path.is_file() and file_sha256(path) == WEIGHTS_SHA256
 
 
 def download_inception(cache_dir: Path) -> None:
     """Download to a private temporary file, check the SHA-256, then move into place."""
+    from genlab.metrics.inception import WEIGHTS_SHA256, WEIGHTS_URL, weights_path
+
     with run_dir.atomic_write(weights_path(cache_dir)) as f, \
             urllib.request.urlopen(WEIGHTS_URL) as response:
         sha256 = hashlib.sha256()
@@ -53,14 +57,18 @@ def download_inception(cache_dir: Path) -> None:
 
 
 def run(cfg: DictConfig) -> dict[str, bool]:
+    # imported here, not above: the command's pre-flight runs before torch is imported
+    from genlab.metrics.inception import weights_path
+
     data_dir, cache_dir = Path(cfg.paths.data_dir), Path(cfg.paths.cache_dir)
-    unknown = [d for d in cfg.datasets if d not in TORCHVISION_SETS]
+    datasets = as_list(cfg.datasets)  # `datasets=mnist` is [mnist], not its letters
+    unknown = [d for d in datasets if d not in TORCHVISION_SETS]
     if unknown:
-        raise ConfigError("datasets", list(cfg.datasets), ", ".join(TORCHVISION_SETS))
+        raise ConfigError("datasets", datasets, ", ".join(TORCHVISION_SETS))
     socket.setdefaulttimeout(cfg.timeout)  # fail fast where there is no network
     status: dict[str, bool] = {}
     errors: dict[str, str] = {}
-    for name in cfg.datasets:
+    for name in datasets:
         status[f"{name} ({data_dir})"] = (dataset_present(name, data_dir)
                                           or dataset_present(name, data_dir, download=True))
     if cfg.inception:

@@ -25,8 +25,9 @@ def reported_errors() -> Iterator[None]:
 
 
 def command_main(hydra_main: Callable[[], Any], config_name: str) -> None:
-    """A console script's body: check the command line's overrides of `config_name` (a
-    typo gets genlab's one-paragraph error and exit code 2, not Hydra's), then run Hydra."""
+    """A console script's body: check the command line against `config_name` (Hydra's
+    flags, the overrides, and for genlab-eval/-sample/-fetch the values) so that a mistake
+    gets genlab's one-paragraph error and exit code 2, not Hydra's; then run Hydra."""
     from genlab.config.preflight import preflight
 
     with reported_errors():
@@ -35,5 +36,14 @@ def command_main(hydra_main: Callable[[], Any], config_name: str) -> None:
 
 
 def run_reporting_errors(run: Callable[[Any], Any], cfg: Any) -> Any:
+    """genlab-eval/-sample/-fetch's job: the pre-flight's value checks again (a sweep's
+    jobs, `-m`, are composed by Hydra after the pre-flight), then `run(cfg)`."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from genlab.config.instantiate import resolved
+    from genlab.config.preflight import check_command_config
+
     with reported_errors():
+        if HydraConfig.initialized():
+            check_command_config(resolved(cfg), HydraConfig.get().job.config_name)
         return run(cfg)

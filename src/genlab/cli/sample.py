@@ -14,19 +14,23 @@ from omegaconf import DictConfig
 from genlab import run_dir
 from genlab.cli.reporting import command_main, run_reporting_errors
 from genlab.config import config_dir
+from genlab.config.schema import as_list
 from genlab.errors import ConfigError
 
 
 def _labels(cfg: DictConfig, model, n: int):
+    """(n,) class ids cycled from `labels` (one id alone is a one-element list), the
+    model's default labels when it is null, None for an unconditional model."""
     import torch
 
-    if cfg.labels is None:
+    labels = as_list(cfg.labels)
+    if labels is None:
         return model.default_labels(n) if model.conditional else None
     if not model.conditional:
-        raise ConfigError("labels", list(cfg.labels), "null for unconditional models")
-    given = torch.tensor(list(cfg.labels), dtype=torch.long)
-    if given.min() < 0 or given.max() >= model.num_classes:
-        raise ConfigError("labels", list(cfg.labels), f"class ids in 0..{model.num_classes - 1}")
+        raise ConfigError("labels", labels, "null for unconditional models")
+    if not labels or min(labels) < 0 or max(labels) >= model.num_classes:
+        raise ConfigError("labels", labels, f"class ids in 0..{model.num_classes - 1}")
+    given = torch.tensor(labels, dtype=torch.long)
     return given.repeat(math.ceil(n / len(given)))[:n]
 
 
@@ -60,16 +64,14 @@ def run(cfg: DictConfig) -> Path:
     from genlab.models.generative import GenerativeModel
     from genlab.runtime.checkpoints import load_trained
 
-    if cfg.n < 1:
-        raise ConfigError("n", cfg.n, "an integer ≥ 1")
     model, _ = load_trained(cfg.ckpt_path, cfg.get("train_config"))
     if not isinstance(model, GenerativeModel):
         raise ConfigError("ckpt_path", str(cfg.ckpt_path), "a checkpoint of a generative "
                           f"model; {type(model).__name__} draws no samples")
+    labels = _labels(cfg, model, cfg.n)  # refused before anything is written
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    labels = _labels(cfg, model, cfg.n)
     with torch.no_grad():
         images = model.sample(cfg.n, labels)
         save(images, labels, out / run_dir.SAMPLES, nrow=int(math.ceil(math.sqrt(cfg.n))))

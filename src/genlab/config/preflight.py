@@ -1,23 +1,39 @@
-"""Pre-flight check of command-line overrides, before Hydra runs the job.
+"""Pre-flight check of the command line, before Hydra runs the job.
 
 Hydra reports a mistyped key or option with its own message and exit code 1, without
-saying what was meant. Composing the config once here (milliseconds, no torch) lets genlab
-answer the same mistakes as every other config error: one paragraph naming the key, what
-is allowed and the nearest valid name, exit code 2.
+saying what was meant, and a few combinations of its own flags (`-m` with `--cfg`) with a
+traceback. Reading the flags with Hydra's own parser and composing the config once here
+(milliseconds, no torch) lets genlab answer the same mistakes as every other config error:
+one paragraph naming the key, what is allowed and the nearest valid name, exit code 2.
+genlab-eval/-sample/-fetch also get their values checked here (`check_command_config`),
+before Hydra makes their run directory; genlab-train checks its values in its `prepare`.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser  # Hydra's own reading of its flags
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from genlab import run_dir
 from genlab.config import config_dir
-from genlab.config.schema import HYDRA_READS, near_miss, validate_root_keys
+from genlab.config.instantiate import resolved
+from genlab.config.schema import (
+    HYDRA_READS,
+    as_list,
+    near_miss,
+    validate_command,
+    validate_root_keys,
+)
 from genlab.errors import ConfigError
 from genlab.run_dir import ensure_writable
 
@@ -25,18 +41,59 @@ CONFIG_NAME = "train"  # genlab-train's; genlab-eval/-sample/-fetch pass their o
 # the one hydra.* key that changes what composes: config groups from outside the package
 SEARCHPATH = "hydra.searchpath"
 _ABSENT = object()
+# Hydra's commands: it runs exactly one of them (a run when none is given)
+MODES = {"run": "--run", "multirun": "-m", "cfg": "--cfg job|hydra|all",
+         "info": "--info", "shell_completion": "--shell-completion"}
+SHELL_COMPLETION = ("install", "uninstall", "query")
 
 
 def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def checkable(args: Sequence[str]) -> list[str] | None:
-    """The overrides to pre-check, or None when the command line is not a plain single run
-    (flags such as -m/--cfg/--help, or sweep syntax, are left to Hydra)."""
-    if any(a.startswith("-") for a in args):
+def hydra_flags(args: Sequence[str]) -> argparse.Namespace | None:
+    """The command line as Hydra's own parser reads it, or None where that parser refuses
+    it (Hydra then prints its usage line and exits with 2, no traceback)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            return get_args_parser().parse_args(list(args))
+        except SystemExit:  # a bad flag, or --version
+            return None
+
+
+def check_flags(flags: argparse.Namespace, args: Sequence[str]) -> None:
+    """Raise ConfigError for the flag combinations Hydra answers with a traceback (or its
+    own one-line error): two of its commands at once, --resolve alone, --shell-completion
+    without a subcommand, --config-name of a config that does not exist."""
+    given = " ".join(a for a in args if a.startswith("-")) or " ".join(args)
+    modes = [name for name in MODES if getattr(flags, name) not in (None, False)]
+    if len(modes) > 1:
+        hint = ("`--cfg` and `--info` show one run's config: drop `-m` (add "
+                "hydra.mode=MULTIRUN to `--cfg hydra` to see a sweep's settings)."
+                if "multirun" in modes else "Run the command once for each.")
+        raise ConfigError("command line", given, "one of " + ", ".join(MODES.values()), hint)
+    if flags.resolve and flags.cfg is None and not flags.help:
+        raise ConfigError("--resolve", given, "only together with --cfg job|hydra|all",
+                          "Add `--cfg job` to print the resolved config.")
+    if flags.shell_completion and not any(_key(o) in SHELL_COMPLETION for o in flags.overrides):
+        raise ConfigError("--shell-completion", given,
+                          "with one of install=SHELL, uninstall=SHELL, query=SHELL",
+                          "E.g. `--shell-completion install=bash`.")
+    if (flags.config_name and not (flags.config_path or flags.config_dir)
+            and not (config_dir() / f"{flags.config_name}.yaml").is_file()):
+        names = sorted(p.stem for p in config_dir().glob("*.yaml"))
+        raise ConfigError("--config-name", flags.config_name, ", ".join(names),
+                          near_miss(flags.config_name, names))
+
+
+def checkable(flags: argparse.Namespace) -> list[str] | None:
+    """The overrides to pre-check, or None when Hydra will not compose this package's
+    config with them as one run's config (help, a sweep, shell completion, another config)."""
+    if (flags.help or flags.hydra_help or flags.multirun or flags.shell_completion
+            or flags.config_name or flags.config_path or flags.config_dir
+            or flags.experimental_rerun):
         return None
-    return [a for a in args if not _key(a).startswith("hydra") or _key(a) == SEARCHPATH]
+    return [o for o in flags.overrides if not _key(o).startswith("hydra") or _key(o) == SEARCHPATH]
 
 
 def _compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
@@ -82,17 +139,18 @@ def _unknown_key(key: str, value: str, others: list[str], config_name: str) -> C
     return ConfigError(key, value, allowed, hint)
 
 
-def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
-    """Raise ConfigError if Hydra would refuse to compose these overrides of `config_name`."""
-    overrides = checkable(args)
-    if overrides is None:
-        return
+def _composed(overrides: list[str], config_name: str) -> DictConfig:
+    """`config_name` composed with these overrides, or the ConfigError for Hydra's refusal."""
     try:
-        cfg = _compose(overrides, config_name)
+        return _compose(overrides, config_name)
     except OverrideParseException as err:
+        quoted = next((o for o in overrides if "=" in o.split("=", 1)[-1]), None)
+        hint = str(err).splitlines()[0] + (
+            f" A value holding `=` (like Lightning's epoch=N-step=M.ckpt names) needs "
+            f"quotes: '{_key(quoted)}=\"{quoted.split('=', 1)[1]}\"'." if quoted else "")
         raise ConfigError("command line", " ".join(overrides),
                           "Hydra overrides such as key=value, group=option, +new_key=value",
-                          str(err).splitlines()[0]) from None
+                          hint) from None
     except MissingConfigException as err:
         match = re.search(r"Could not find '([^']+)'", str(err))
         if not match:
@@ -109,9 +167,58 @@ def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
         bad = next(o for o in overrides if _key(o) == key)
         others = [o for o in overrides if o is not bad]
         raise _unknown_key(key, bad.split("=", 1)[-1], others, config_name) from None
+
+
+def check_command_config(plain: Mapping, config_name: str) -> None:
+    """Raise ConfigError for what a resolved genlab-eval/-sample/-fetch config decides
+    alone: types, ranges, mandatory keys (`ckpt_path`), files that must exist, and for a
+    checkpoint, the run it came from: its config_resolved.yaml, read for the model class
+    (genlab.runtime.checkpoints reads the same file), and whether it takes `labels`."""
+    validate_command(plain, config_name)
+    if "ckpt_path" not in plain:
+        return
+    run = run_dir.of_checkpoint(plain["ckpt_path"])
+    train_config = Path(plain.get("train_config") or run / run_dir.CONFIG)
+    if not train_config.is_file():
+        raise ConfigError("train_config", plain.get("train_config"),
+                          f"the training run's {run_dir.CONFIG}",
+                          f"The checkpoint's run directory {run} has none: pass "
+                          f"`train_config=<run dir>/{run_dir.CONFIG}`.")
+    labels = as_list(plain.get("labels"))
+    model = OmegaConf.load(train_config).get("model") or {}
+    if labels is not None and not model.get("conditional", False):
+        raise ConfigError("labels", labels, "null for an unconditional model",
+                          f"The checkpoint's model (`{model.get('_target_', '?')}`) draws "
+                          "no class-conditional samples; drop `labels=`.")
+
+
+def _with_placeholder_output_dir(cfg: DictConfig) -> DictConfig:
+    """`paths.output_dir` is `${hydra:runtime.output_dir}`, unknown until Hydra makes it."""
+    if "output_dir" in (cfg.get("paths") or {}):  # `in`: a key test that resolves nothing
+        with open_dict(cfg):
+            cfg.paths.output_dir = "<the run directory Hydra makes>"
+    return cfg
+
+
+def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
+    """Raise ConfigError if Hydra would refuse this command line for `config_name` (its
+    flags, or composing its overrides), or, for genlab-eval/-sample/-fetch, if a value is
+    one the command would refuse."""
+    flags = hydra_flags(args)
+    if flags is None:
+        return
+    check_flags(flags, args)
+    overrides = checkable(flags)
+    if overrides is None:
+        return
+    cfg = _composed(overrides, config_name)
+    if flags.cfg or flags.info:  # printing the config: values may still be placeholders
+        return
     # Hydra creates the run directory (named by these keys) before genlab's code runs:
     # check them and prove the locations first
     validate_root_keys({key: OmegaConf.select(cfg, key) for key in HYDRA_READS
                         if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT})
+    if config_name != CONFIG_NAME:
+        check_command_config(resolved(_with_placeholder_output_dir(cfg)), config_name)
     ensure_writable(cfg.paths.log_dir, "paths.log_dir")
     ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")

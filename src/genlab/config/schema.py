@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from genlab.config.choices import (
@@ -45,6 +46,7 @@ class Spec:
     choices: tuple[Any, ...] = ()
     nullable: bool = False
     item: Spec | None = None  # for lists: what each element may be
+    single: bool = False  # for lists: one item alone stands for a one-element list (as_list)
 
     def describe(self) -> str:
         if self.choices:
@@ -52,7 +54,7 @@ class Spec:
         else:
             text = {"float": "a number", "int": "an integer", "bool": "true or false",
                     "str": "a string", "list": "a list", "dict": "a mapping",
-                    "path": "a path",
+                    "path": "a path", "file": "an existing file",
                     "name": "a name (text or a number, no `/`)",
                     "batches": "an integer count ≥ 0 or a fraction in [0.0, 1.0]",
                     "flag_or_count": "true, false or a number of batches ≥ 0",
@@ -66,6 +68,8 @@ class Spec:
                 text += f" ≤ {self.max}"
         if self.item:
             text += f" of {self.item.describe()}"
+        if self.single:
+            text += ", or one item alone"
         return text + (" (or null)" if self.nullable else "")
 
     def accepts(self, value: Any) -> bool:
@@ -77,7 +81,9 @@ class Spec:
             return False
         if self.kind == "bool" and not isinstance(value, bool):
             return False
-        if self.kind in ("str", "path") and not isinstance(value, str):
+        if self.kind in ("str", "path", "file") and not isinstance(value, str):
+            return False
+        if self.kind == "file" and not Path(value).is_file():
             return False
         if self.kind == "name":  # a directory or run name: Hydra reads `run_id=7` as 7
             return (isinstance(value, str | int) and not isinstance(value, bool)
@@ -92,6 +98,8 @@ class Spec:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return False
             return value >= 0 and (isinstance(value, int) or value <= 1)
+        if self.kind == "list" and self.single:
+            value = as_list(value)
         if self.kind == "list" and not isinstance(value, list | tuple):
             return False
         if self.kind == "list" and self.item and not all(self.item.accepts(v) for v in value):
@@ -103,6 +111,16 @@ class Spec:
         if self.min is not None and value < self.min:
             return False
         return self.max is None or value <= self.max
+
+
+def as_list(value: Any) -> list | None:
+    """A list value as a list, one item alone as a one-element list (`datasets=mnist` means
+    [mnist]; a string is one name, never its letters); null stays null."""
+    if value is None:
+        return None
+    if isinstance(value, Sequence) and not isinstance(value, str):  # a list, a ListConfig
+        return list(value)
+    return [value]
 
 
 INT_POS = Spec("int", min=1)
@@ -628,3 +646,50 @@ def validate(cfg: Mapping) -> None:
                     raise ConfigError(f"{path}.{key}", node[key], spec.describe())
     for rule in CROSS_RULES:
         rule(cfg)
+
+
+# The other commands' own keys (conf/eval.yaml, sample.yaml, fetch.yaml); the keys they share
+# with genlab-train (trainer, logger, metrics, seed, paths, ...) are checked as above.
+# Pre-checked before Hydra makes the run directory (genlab/config/preflight.py).
+MANDATORY = "???"  # OmegaConf's mark of a value the command line must give
+_CKPT_PATH = Spec("file")
+_TRAIN_CONFIG = Spec("file", nullable=True)
+# the files the commands read, named in their messages: key → (what it is, an example)
+_FILES = {"ckpt_path": ("checkpoint", "<run dir>/checkpoints/last.ckpt"),
+          "train_config": ("training config", "<run dir>/config_resolved.yaml")}
+COMMAND_SPECS: dict[str, dict[str, Spec]] = {
+    "eval": {"ckpt_path": _CKPT_PATH, "train_config": _TRAIN_CONFIG, "data": Spec("dict")},
+    "sample": {"ckpt_path": _CKPT_PATH, "train_config": _TRAIN_CONFIG, "n": INT_POS,
+               "labels": Spec("list", item=INT_NONNEG, nullable=True, single=True),
+               "interpolate": BOOL, "steps": Spec("int", min=2), "seed": SEED},
+    "fetch": {"datasets": Spec("list", item=Spec("str", choices=tuple(TORCHVISION_DATASETS)),
+                               single=True),
+              "inception": BOOL, "timeout": Spec("float", min=0.1)},  # seconds
+}
+
+
+def validate_command(cfg: Mapping, command: str) -> None:
+    """Raise `ConfigError` for the first invalid value in a resolved, plain-dict config of
+    genlab-eval/-sample/-fetch (`command`: its config's name): what `validate` checks, then
+    the command's own keys, a mandatory one (`???`) named as such."""
+    validate(cfg)
+    for key, spec in COMMAND_SPECS.get(command, {}).items():
+        found, value = _lookup(cfg, key)
+        if found and value == MANDATORY:
+            raise ConfigError(key, value, spec.describe(),
+                              f"`{key}` has no default: give it on the command line "
+                              f"(genlab-{command} {key}={_FILES.get(key, ('', '...'))[1]}).")
+        if found and not spec.accepts(value):
+            raise ConfigError(key, value, spec.describe(), _refusal_hint(key, value, spec))
+
+
+def _refusal_hint(key: str, value: Any, spec: Spec) -> str:
+    """A missing file's absolute path, or the nearest allowed name to a mistyped one."""
+    if spec.kind == "file" and isinstance(value, str):
+        what, example = _FILES.get(key, ("file", ""))
+        return f"No such {what}: {Path(value).absolute()}" + (
+            f" (expected like {example})." if example else ".")
+    choices = (spec.item or spec).choices
+    names = [v for v in (as_list(value) if spec.kind == "list" else [value]) or []
+             if isinstance(v, str) and v not in choices]
+    return near_miss(names[0], [str(c) for c in choices]) if names and choices else ""
