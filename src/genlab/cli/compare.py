@@ -12,7 +12,28 @@ import sys
 from pathlib import Path
 
 from genlab import run_dir
+from genlab.cli.reporting import reported_errors
+from genlab.errors import ConfigError
 from genlab.sweeps.compare import summarize
+from genlab.sweeps.records import run_dirs_of
+
+
+def summary_dir(dirs: list[Path], out: Path | None) -> Path:
+    """Where the summary of `dirs` goes, once they are known to hold runs and it is known
+    to be writable: ConfigError (or OutputNotWritableError) before anything is written."""
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:
+        raise ConfigError("dirs", missing, "existing sweep or run directories",
+                          f"No such directory: {', '.join(missing)}.")
+    if out is None and len(dirs) > 1:
+        raise ConfigError("--out", None, "a directory, when several directories are given",
+                          "Say where the summary goes: --out DIR.")
+    empty = [str(d) for d in dirs if not run_dirs_of(d)]
+    if empty:
+        raise ConfigError("dirs", empty, f"run directories (with {run_dir.HYDRA_DIR}/ or "
+                          f"{run_dir.METRICS}) or sweep directories holding them",
+                          f"None found in {', '.join(empty)}.")
+    return run_dir.ensure_writable(out or dirs[0], "--out")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,15 +43,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="where to write the summary (default: the directory itself when "
                              "one sweep directory is given)")
     args = parser.parse_args(argv)
-    missing = [str(d) for d in args.dirs if not d.is_dir()]
-    if missing:
-        parser.error(f"not a directory: {', '.join(missing)}")
-    if args.out is None and len(args.dirs) > 1:
-        parser.error("several directories: say where the summary goes with --out DIR")
-    records = summarize(args.dirs, args.out or args.dirs[0])
-    if not records:
-        parser.error(f"no run directories (with {run_dir.HYDRA_DIR}/ or {run_dir.METRICS}) found")
-    out = args.out or args.dirs[0]
+    with reported_errors():
+        out = summary_dir(args.dirs, args.out)
+        summarize(args.dirs, out)
     print((out / "summary.md").read_text())
     print(f"Wrote {out / 'summary.csv'}, {out / 'summary.md'} and plots.", file=sys.stderr)
 

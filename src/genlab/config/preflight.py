@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +23,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser  # Hydra's own reading of its flags
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -45,6 +49,7 @@ _ABSENT = object()
 MODES = {"run": "--run", "multirun": "-m", "cfg": "--cfg job|hydra|all",
          "info": "--info", "shell_completion": "--shell-completion"}
 SHELL_COMPLETION = ("install", "uninstall", "query")
+MAX_JOBS_CHECKED = 64  # a sweep's jobs composed here (about 20 ms each)
 
 
 def _key(override: str) -> str:
@@ -86,14 +91,41 @@ def check_flags(flags: argparse.Namespace, args: Sequence[str]) -> None:
                           near_miss(flags.config_name, names))
 
 
-def checkable(flags: argparse.Namespace) -> list[str] | None:
-    """The overrides to pre-check, or None when Hydra will not compose this package's
-    config with them as one run's config (help, a sweep, shell completion, another config)."""
-    if (flags.help or flags.hydra_help or flags.multirun or flags.shell_completion
-            or flags.config_name or flags.config_path or flags.config_dir
-            or flags.experimental_rerun):
-        return None
-    return [o for o in flags.overrides if not _key(o).startswith("hydra") or _key(o) == SEARCHPATH]
+def runs_to_check(flags: argparse.Namespace, config_name: str) -> list[list[str]]:
+    """The overrides of each run to pre-check: the one run, or each job of a basic sweep
+    (`-m seed=1,2`: two) of genlab-eval/-sample/-fetch. None where Hydra will not compose
+    this package's config with them (help, shell completion, another config), nor for
+    genlab-train's sweeps (a bad trial must not end the sweep: runtime/trials.py)."""
+    if (flags.help or flags.hydra_help or flags.shell_completion or flags.config_name
+            or flags.config_path or flags.config_dir or flags.experimental_rerun
+            or (flags.multirun and config_name == CONFIG_NAME)):
+        return []
+    overrides = [o for o in flags.overrides
+                 if not _key(o).startswith("hydra") or _key(o) == SEARCHPATH]
+    return sweep_jobs(overrides) if flags.multirun else [overrides]
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """Each job's overrides, as Hydra's basic sweeper makes them (the product of the
+    `a=1,2`, `choice(...)` and `range(...)` values); [] for a sweep over intervals or globs,
+    or of more than MAX_JOBS_CHECKED jobs (each job then checks itself)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException:
+        return [overrides]  # reported as for a single run
+    axes = []
+    for override in parsed:
+        if not override.is_sweep_override():
+            axes.append([override.input_line])
+        elif override.value_type in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP,
+                                     ValueType.RANGE_SWEEP):
+            key = override.get_key_element()
+            axes.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            return []
+    if math.prod(len(axis) for axis in axes) > MAX_JOBS_CHECKED:
+        return []
+    return [list(job) for job in itertools.product(*axes)]
 
 
 def _compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
@@ -200,20 +232,8 @@ def _with_placeholder_output_dir(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
-    """Raise ConfigError if Hydra would refuse this command line for `config_name` (its
-    flags, or composing its overrides), or, for genlab-eval/-sample/-fetch, if a value is
-    one the command would refuse."""
-    flags = hydra_flags(args)
-    if flags is None:
-        return
-    check_flags(flags, args)
-    overrides = checkable(flags)
-    if overrides is None:
-        return
-    cfg = _composed(overrides, config_name)
-    if flags.cfg or flags.info:  # printing the config: values may still be placeholders
-        return
+def check_values(cfg: DictConfig, config_name: str) -> None:
+    """Raise for a value of one run's composed config that its command would refuse."""
     # Hydra creates the run directory (named by these keys) before genlab's code runs:
     # check them and prove the locations first
     validate_root_keys({key: OmegaConf.select(cfg, key) for key in HYDRA_READS
@@ -222,3 +242,17 @@ def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
         check_command_config(resolved(_with_placeholder_output_dir(cfg)), config_name)
     ensure_writable(cfg.paths.log_dir, "paths.log_dir")
     ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")
+
+
+def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
+    """Raise ConfigError if Hydra would refuse this command line for `config_name` (its
+    flags, or composing its overrides), or, for genlab-eval/-sample/-fetch, if a value is
+    one the command would refuse."""
+    flags = hydra_flags(args)
+    if flags is None:
+        return
+    check_flags(flags, args)
+    for overrides in runs_to_check(flags, config_name):
+        cfg = _composed(overrides, config_name)
+        if not (flags.cfg or flags.info):  # printing the config: values may be placeholders
+            check_values(cfg, config_name)
