@@ -30,6 +30,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     output_dir.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(cfg.data)
     callbacks = [instantiate(cfg.metrics)] if cfg.get("metrics") else []
+    # the run's own performance options (NHWC weights on the CPU...): the same kernels as
+    # the run's test, so the same checkpoint gives the same numbers bit for bit
+    performance = (train_cfg.get("callbacks") or {}).get("performance")
+    if performance and "_target_" in performance:
+        callbacks.append(instantiate(performance))
     loggers = build_loggers(cfg.get("logger"), str(output_dir))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     trainer.test(model, datamodule=datamodule, verbose=False)
