@@ -70,5 +70,5 @@ def test_outside_model_trains_from_one_module_and_one_yaml(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = run_dirs(tmp_path)[0]
     assert "wgan_gp.WGANGP" in (run / "config_resolved.yaml").read_text()
-    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
-    assert "train/d_loss" in metrics and "val/hq_ratio" in metrics
+    record = json.loads((run / "metrics.json").read_text())
+    assert "train/d_loss" in record["last"]["train"] and "val/hq_ratio" in record["metrics"]

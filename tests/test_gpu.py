@@ -69,7 +69,8 @@ def train(compose_cfg, tmp_path: Path, name: str, *overrides: str) -> dict[str, 
         run(cfg)
     fallbacks = [str(w.message) for w in caught if "torch.compile" in str(w.message)]
     assert not fallbacks, fallbacks  # compiled means compiled, not the eager fallback
-    return json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    record = json.loads((tmp_path / name / "metrics.json").read_text())
+    return {**record["metrics"], **record.get("last", {}).get("train", {})}
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,35 @@ def metrics_table(metrics: Mapping[str, float], title: str = "final metrics") ->
     return table
 
 
+def record_table(record: Mapping[str, Any]) -> Table:
+    """A run's final record as one table: a row per metric name, a column per group — the
+    best epoch's validation values, the last epoch's, and the test of the tested checkpoint
+    (epochs 0-based), so no value is shown apart from the epoch it belongs to."""
+    columns = []
+    if "best" in record:
+        b = record["best"]
+        columns.append((f"val, best epoch {b['epoch']}\n({b.get('monitor')})", b["val"]))
+    last = record.get("last") or {}
+    if last.get("val") and last.get("epoch") != (record.get("best") or {}).get("epoch"):
+        columns.append((f"val, last epoch {last['epoch']}", last["val"]))
+    if "test" in record:
+        t = record["test"]
+        where = f"epoch {t['epoch']}" if t.get("epoch") is not None else "final weights"
+        columns.append((f"test ({where})", t["values"]))
+    names = sorted({k.split("/", 1)[-1] for _, values in columns for k in values})
+    table = Table(title="final record")
+    table.add_column("metric")
+    for title, _ in columns:
+        table.add_column(title, justify="right")
+    for name in names:
+        cells = []
+        for _, values in columns:
+            hit = [v for k, v in values.items() if k.split("/", 1)[-1] == name]
+            cells.append(f"{hit[0]:.4f}" if hit else "")
+        table.add_row(name, *cells)
+    return table
+
+
 def print_error(message: str) -> None:
     # escaped: a library's message may hold brackets ("[.../pair.cc:545]") rich would parse
     Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}",

@@ -57,3 +57,18 @@ def logged_series(trainer: L.Trainer, keys: tuple[str, ...]) -> dict[str, list[f
                 value = row.get(key) or ""
                 series[key].append(float(value) if value else math.nan)
     return series
+
+
+def epoch_values(trainer: L.Trainer, prefix: str = "val/") -> dict[int, dict[str, float]]:
+    """{epoch: {name: value}} of the metrics under `prefix` in the run's history: every
+    epoch's validation values, including those from before a resume."""
+    path = history_file(trainer)
+    by_epoch: dict[int, dict[str, float]] = {}
+    if path is None or not path.is_file():
+        return by_epoch
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            values = {k: float(v) for k, v in row.items() if k.startswith(prefix) and v}
+            if values and row.get("epoch"):
+                by_epoch.setdefault(int(float(row["epoch"])), {}).update(values)
+    return by_epoch
