@@ -18,7 +18,13 @@ epoch's score. Hence (hand-written because Lightning has no option for either):
   at most `min_interval_s` of training; SLURM's SIGTERM still checkpoints at once
   (callbacks/preemption.py);
 - `BestCheckpoint`: forgets the monitored value when a validation epoch starts, and skips
-  (instead of raising) an epoch where it was not logged again.
+  (instead of raising) an epoch where it was not logged again, or logged NaN/inf
+  (Lightning saves a NaN score while its top k is not full: a diverged first epoch would
+  be "best").
+
+Both refuse to write weights holding NaN/inf (NonFiniteError), also when the run has no
+NonFiniteGuard (genlab/callbacks/nan_guard.py), so the newest checkpoint on disk stays the
+last good one.
 """
 
 from __future__ import annotations
@@ -27,10 +33,20 @@ import time
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_warn
+
+from genlab.callbacks.nan_guard import check_weights
 
 
-class LastCheckpoint(ModelCheckpoint):
+class _FiniteWeightsOnly(ModelCheckpoint):
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        check_weights(trainer.lightning_module, trainer.global_step)
+        super()._save_checkpoint(trainer, filepath)
+
+
+class LastCheckpoint(_FiniteWeightsOnly):
     """`<dirpath>/last.ckpt`: the newest state, behind the training by at most
     `min_interval_s` seconds plus one epoch (0: saved after every epoch), and the final
     state once fit ends."""
@@ -76,7 +92,7 @@ def _final_epoch(trainer: L.Trainer) -> bool:
     return bool(last_epoch or last_step or trainer.should_stop)
 
 
-class BestCheckpoint(ModelCheckpoint):
+class BestCheckpoint(_FiniteWeightsOnly):
     """The best checkpoint on `monitor`, ranked only on epochs that measured it."""
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -86,4 +102,9 @@ class BestCheckpoint(ModelCheckpoint):
     def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
         if self.monitor is not None and self.monitor not in monitor_candidates:
             return  # not measured this epoch
+        score = monitor_candidates.get(self.monitor) if self.monitor is not None else None
+        if score is not None and not torch.isfinite(torch.as_tensor(score)).all():
+            rank_zero_warn(f"{self.monitor} = {float(score)} at global step "
+                           f"{trainer.global_step}: not ranked for the best checkpoint.")
+            return
         super()._save_topk_checkpoint(trainer, monitor_candidates)

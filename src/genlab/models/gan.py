@@ -304,7 +304,10 @@ class GAN(L.LightningModule):
                 {s: ModeCoverage(centers, dm.mode_std) for s in ("val", "test")})
             self.mixture_jsd = MixtureJSD(centers, dm.mode_std)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor],
+                      batch_idx: int) -> dict[str, torch.Tensor]:
+        """One D step, and every `d_steps`-th batch one G step → the players' losses,
+        detached (for the NonFiniteGuard, which checks every step's)."""
         opt_g, opt_d = self.optimizers()
         x, y = self.to_model(batch[0]), self._labels(batch[1])
         gamma = self.hparams.r1_gamma
@@ -334,6 +337,7 @@ class GAN(L.LightningModule):
         if logs_this_step(self):
             self.log_dict({k: v.detach() for k, v in logs.items()}, on_step=True,
                           on_epoch=False, batch_size=len(x))
+        return {k: v.detach() for k, v in logs.items() if k.endswith("_loss")}
 
     def _player_step(self, opt, loss: torch.Tensor, player: str) -> None:
         """zero_grad, backward, step of one player (then its scheduler, when it steps per
