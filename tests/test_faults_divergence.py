@@ -59,10 +59,11 @@ def _finite(path: Path) -> bool:
 
 
 def test_nan_between_logging_steps_names_the_first_step(tmp_path: Path) -> None:
-    """NaN weights at step 33 (so its loss is NaN), reads at steps 30 and 40. Rules out: checking only the loss of the
-    logging step (it would name step 40, or the epoch-end weight check step 40); naming the
-    last bad row of the interval (39); a deferred check that lets epoch 1's last.ckpt be
-    written from the NaN state; printing the final table after the error."""
+    """NaN weights at step 33 (so its loss is NaN), reads at steps 30 and 40. Rules out:
+    checking only the loss of the logging step (it would name step 40, or the epoch-end
+    weight check step 40); naming the last bad row of the interval (39); a deferred check
+    that lets epoch 1's last.ckpt be written from the NaN state; printing the final table
+    after the error."""
     proc = run_cli(*VAE, "trainer.max_epochs=3", GUARD,
                    "+callbacks.poison={_target_:faults.PoisonWeights,at_step:33}",
                    cwd=tmp_path, env=ENV)
