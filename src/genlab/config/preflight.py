@@ -240,8 +240,6 @@ def check_values(cfg: DictConfig, config_name: str) -> None:
                         if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT})
     if config_name != CONFIG_NAME:
         check_command_config(resolved(_with_placeholder_output_dir(cfg)), config_name)
-    ensure_writable(cfg.paths.log_dir, "paths.log_dir")
-    ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")
 
 
 def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
@@ -252,7 +250,12 @@ def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
     if flags is None:
         return
     check_flags(flags, args)
-    for overrides in runs_to_check(flags, config_name):
-        cfg = _composed(overrides, config_name)
-        if not (flags.cfg or flags.info):  # printing the config: values may be placeholders
-            check_values(cfg, config_name)
+    configs = [_composed(overrides, config_name)
+               for overrides in runs_to_check(flags, config_name)]
+    if flags.cfg or flags.info:  # printing the config: values may still be placeholders
+        return
+    for cfg in configs:  # every job's values before anything is made
+        check_values(cfg, config_name)
+    for cfg in configs:
+        ensure_writable(cfg.paths.log_dir, "paths.log_dir")
+        ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")
