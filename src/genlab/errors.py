@@ -61,6 +61,11 @@ class CheckpointError(GenlabError, ValueError):
     """A checkpoint is missing, truncated, corrupted or carries executable payload."""
 
 
+class CacheError(GenlabError, RuntimeError):
+    """A cache entry (metric judge, reference statistics, Inception weights) is broken and
+    could not be rebuilt."""
+
+
 class OutputNotWritableError(GenlabError, PermissionError):
     """An output or cache directory cannot be written."""
 

@@ -7,9 +7,11 @@ optimiser, epochs, batch size, seed). `classifier.pt` is a plain state dict (loa
 weights_only=True) of the epoch with the best validation accuracy; `meta.json` holds the
 key, that epoch, its validation accuracy, the training time and, once a run has reached
 `trainer.test`, the held-out test accuracy (the test split is read only there, like every
-other test number). Training happens under a file lock, so concurrent jobs train it once;
-files are written to temporary names and renamed, so an interrupted training leaves no
-entry.
+other test number), and the SHA-256 of `classifier.pt`. Training happens under a file lock,
+so concurrent jobs train it once; files are written to temporary names and renamed, so an
+interrupted training leaves no entry. Both files are verified when read (meta.json parses
+and names its accuracy, classifier.pt has the recorded SHA-256 and loads into the net): a
+broken one is moved aside and the classifier retrained once (genlab/metrics/reference_cache.py).
 
 The accuracy is the judge's credential: each suite logs the classifier's accuracy on its
 own reference split (`val/classifier_acc`, `test/classifier_acc`), and a classifier below
@@ -36,7 +38,14 @@ from torch.utils.data import DataLoader
 
 from genlab.errors import ConfigError
 from genlab.metrics.inception import file_sha256
-from genlab.metrics.reference_cache import file_lock, key_hash
+from genlab.metrics.reference_cache import (
+    BrokenCacheEntry,
+    file_lock,
+    first_sentence,
+    key_hash,
+    rebuilt_entry_failed,
+    set_aside,
+)
 from genlab.run_dir import atomic_write, write_json
 
 PREPROCESSING = "float [0,1] at the data's shape"
@@ -55,6 +64,31 @@ def _build(model: dict, datamodule: Any) -> nn.Module:
 
 def _write_meta(entry: Path, info: dict) -> None:
     write_json(entry / "meta.json", info)
+
+
+def read_meta(path: Path) -> dict:
+    """The judge's meta.json, or BrokenCacheEntry when it does not parse as one."""
+    try:
+        info = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:  # truncated, garbled
+        raise BrokenCacheEntry(path, f"not valid JSON: {first_sentence(err)}") from err
+    if not isinstance(info, dict) or "val_acc" not in info:
+        raise BrokenCacheEntry(path, "no val_acc recorded")
+    return info
+
+
+def load_weights(net: nn.Module, path: Path, info: dict) -> str:
+    """Load the judge's state dict at `path` into `net` → the file's SHA-256;
+    BrokenCacheEntry when it differs from the one in meta.json (entries written before it
+    was recorded skip that check) or does not load into the net."""
+    digest = file_sha256(path)
+    if info.get("weights_sha256", digest) != digest:
+        raise BrokenCacheEntry(path, "its SHA-256 differs from the one in meta.json")
+    try:
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:  # truncated zip, missing or misshapen tensors, ...
+        raise BrokenCacheEntry(path, f"does not load: {first_sentence(err)}") from err
+    return digest
 
 
 def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: int,
@@ -108,11 +142,9 @@ class ClassifierFeatures(nn.Module):
                "batch_size": batch_size, "seed": seed}
         entry = Path(cache_dir) / "classifiers" / f"{data_key.get('name', 'data')}-{key_hash(key)}"
         entry.mkdir(parents=True, exist_ok=True)
+        self.classifier = _build(model, datamodule)
         with file_lock(entry / "train.lock"):
-            if not (entry / "meta.json").exists() or not (entry / "classifier.pt").exists():
-                accuracy = train_classifier(model, datamodule, max_epochs, batch_size, seed, entry)
-                _write_meta(entry, {"key": key, **accuracy})
-        self.info = json.loads((entry / "meta.json").read_text())
+            self.info, digest = self._read_or_train(entry, key, datamodule)
         trained_on = self.info.get("key", {}).get("data")
         if trained_on != json.loads(json.dumps(data_key)):
             raise ConfigError(
@@ -120,18 +152,36 @@ class ClassifierFeatures(nn.Module):
                 f"a classifier trained on this run's data ({data_key.get('name')})",
                 f"It was trained on {trained_on!r}; a judge trained on other data measures "
                 "nothing about this data. Delete that folder and it is retrained.")
-        self.classifier = _build(model, datamodule)
-        state = torch.load(entry / "classifier.pt", map_location="cpu", weights_only=True)
-        self.classifier.load_state_dict(state)
         self.classifier.requires_grad_(False).eval()
         self.num_features = self.classifier.net.num_features
         self.num_logits = datamodule.num_classes
         # the config too: `feature_grid` changes the features, not the weights (the same
         # seed trains the same weights), and the reference statistics are keyed by this
-        self.identity = {"name": self.name, "weights_sha256": file_sha256(entry / "classifier.pt"),
+        self.identity = {"name": self.name, "weights_sha256": digest,
                          "preprocessing": PREPROCESSING, "model": model}
         self.entry, self.min_accuracy = entry, min_accuracy
         self._check_floor("val")
+
+    def _read_or_train(self, entry: Path, key: dict, datamodule: Any) -> tuple[dict, str]:
+        """(meta.json's record, classifier.pt's SHA-256) of the entry, its weights loaded
+        into self.classifier; trained first when missing, and once more when broken (the
+        broken file moved aside). Call under the entry's lock."""
+        meta, weights = entry / "meta.json", entry / "classifier.pt"
+        trained = False
+        while True:
+            if not meta.exists() or not weights.exists():
+                accuracy = train_classifier(key["model"], datamodule, key["max_epochs"],
+                                            key["batch_size"], key["seed"], entry)
+                _write_meta(entry, {"key": key, **accuracy,
+                                    "weights_sha256": file_sha256(weights)})
+                trained = True
+            try:
+                info = read_meta(meta)
+                return info, load_weights(self.classifier, weights, info)
+            except BrokenCacheEntry as broken:
+                if trained:
+                    raise rebuilt_entry_failed(broken, "metric classifier file") from None
+                set_aside(broken, "metric classifier file")
 
     def accuracy(self, split: str, datamodule: Any) -> float:
         """The classifier's accuracy on `split` ("val" or "test") of the data, computed once
@@ -139,7 +189,11 @@ class ClassifierFeatures(nn.Module):
         key = f"{split}_acc"
         if key not in self.info:
             with file_lock(self.entry / "train.lock"):
-                info = json.loads((self.entry / "meta.json").read_text())
+                try:  # another run may have added to it
+                    info = read_meta(self.entry / "meta.json")
+                except BrokenCacheEntry as broken:  # rebuilt from the record read at start
+                    set_aside(broken, "metric classifier file")
+                    info = dict(self.info)
                 if key not in info:
                     info[key] = self._accuracy_on(datamodule.splits[split])
                     _write_meta(self.entry, info)

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from genlab.errors import DataFormatError, DataNotFoundError
+from genlab.errors import CacheError, DataFormatError, DataNotFoundError
+from genlab.metrics.reference_cache import first_sentence, move_aside
 
 # torch-fidelity's converted TF weights; the hex in the name is the start of their SHA-256.
 # torch.hub (and so torch-fidelity) checks only that 8-hex prefix; genlab checks the whole
@@ -27,6 +28,7 @@ WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.
 WEIGHTS_FILE = WEIGHTS_URL.rsplit("/", 1)[1]
 WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 WEIGHTS_SHA256_PREFIX = WEIGHTS_SHA256[:8]
+WEIGHTS_BYTES = 95_628_359
 PREPROCESSING = "uint8 round(255x), grey->3 channels, torch-fidelity TF1 bilinear resize to 299"
 
 
@@ -84,6 +86,30 @@ def write_random_weights(path: str | Path, seed: int = 0, calibrate: bool = True
     return path
 
 
+def _refuse_if_broken(path: Path) -> None:
+    """Load `path` as a plain state dict (weights_only: a pickled object is refused unrun).
+    A file that does not load, a truncated or garbled download, is moved aside
+    (genlab/metrics/reference_cache.py) and the run stops: unlike the other cache entries
+    these weights are not rebuilt here, because evaluation never downloads."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        if "weights_only" in str(err):  # a whole file with pickled objects: not broken
+            raise DataFormatError(f"{path} is not a plain state dict of InceptionV3 weights "
+                                  f"({first_sentence(err)}); fetch it again with "
+                                  "`genlab-fetch`.") from err
+        size = path.stat().st_size
+        try:
+            moved = f"moved aside to {move_aside(path).name}"
+        except OSError as move_err:  # a read-only copy: leave it
+            moved = f"left in place ({move_err.strerror})"
+        raise CacheError(
+            f"Inception weights {path} are truncated or corrupt ({size:,} bytes; torch-fidelity's "
+            f"are {WEIGHTS_BYTES:,}; {first_sentence(err)}); {moved}. This extractor never "
+            f"downloads at evaluation time: run `genlab-fetch` on a machine with internet to "
+            f"fetch {WEIGHTS_FILE} again (it checks the SHA-256), or copy it to {path}.") from None
+
+
 class InceptionFeatures(nn.Module):
     """x: (B, C, H, W) float in [0, 1], C ∈ {1, 3} → features (B, 2048), logits (B, 1008).
 
@@ -107,17 +133,15 @@ class InceptionFeatures(nn.Module):
         digest = file_sha256(path)
         sha256 = WEIGHTS_SHA256 if sha256 == "torch-fidelity" else sha256
         if sha256 is not None and digest != sha256:
+            _refuse_if_broken(path)
             raise DataFormatError(
                 f"{path} is not torch-fidelity's Inception weights: its SHA-256 is {digest}, "
                 f"expected {sha256} (metrics.features.sha256). FID/KID/IS under the Inception "
                 f"names would not be comparable with anyone's; fetch the file again with "
                 f"`genlab-fetch`, or, for weights of your own, set "
                 f"metrics.features.sha256 to their digest (or null to skip the check).")
-        try:  # refuse pickled objects before torch-fidelity loads the file itself
-            torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise DataFormatError(f"{path} is not a plain state dict of InceptionV3 weights "
-                                  f"({err}); fetch it again with `genlab-fetch`.") from err
+        # refuse pickled objects before torch-fidelity loads the file itself
+        _refuse_if_broken(path)
         self.net = _fidelity_inception(str(path))
         if channels_last:
             # NHWC weights make the convolutions run channels-last (oneDNN on CPU, cuDNN on

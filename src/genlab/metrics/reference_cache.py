@@ -9,25 +9,75 @@ Files are `.npz` archives of plain arrays (`features`, plus `meta`: the key and 
 of the features as one JSON string), read with `allow_pickle=False`. Concurrency: writers
 take an exclusive `fcntl.flock` on `<file>.lock`, re-check, compute, and write it with
 `genlab.run_dir.atomic_write` (a private temporary file renamed into place), so a sweep of
-concurrent jobs computes each entry once and no reader ever sees a half-written file. A file
-that fails to load or verify is rebuilt.
+concurrent jobs computes each entry once and no reader ever sees a half-written file.
+
+Healing (every cache entry: these files, the metric judge's, the Inception weights): an
+entry is verified when read (it loads, and its checksum matches); a broken one is moved
+aside to `<name>.broken-<UTC time>-<pid>` (kept for inspection, never read again), with a
+`CacheEntryWarning` naming it, and rebuilt once under the lock; a rebuilt entry that fails
+its verification too stops the run (`CacheError`, naming the file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from genlab.errors import CacheError
 from genlab.run_dir import atomic_write
 
 FORMAT_VERSION = 1
+
+
+class CacheEntryWarning(UserWarning):
+    """A broken cache entry was moved aside and is being rebuilt."""
+
+
+class BrokenCacheEntry(Exception):
+    """`path` exists but fails to load or verify (`reason` says how)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+def first_sentence(err: BaseException) -> str:
+    """The first sentence of an error's message (torch's run on for a paragraph)."""
+    return str(err).strip().splitlines()[0].split(". ")[0].rstrip(".") if str(err) else \
+        type(err).__name__
+
+
+def move_aside(path: Path) -> Path:
+    """Rename `path` to `<name>.broken-<UTC time>-<pid>` beside it → the new path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = path.with_name(f"{path.name}.broken-{stamp}-{os.getpid()}")
+    os.replace(path, target)
+    return target
+
+
+def set_aside(broken: BrokenCacheEntry, what: str) -> None:
+    """Move a broken entry's file aside and warn that it is being rebuilt."""
+    moved = move_aside(broken.path)
+    warnings.warn(f"{what} {broken.path} is broken ({broken.reason}); moved aside to "
+                  f"{moved.name}, rebuilding it", CacheEntryWarning, stacklevel=3)
+
+
+def rebuilt_entry_failed(broken: BrokenCacheEntry, what: str) -> CacheError:
+    """The error for an entry that fails its verification right after being (re)built."""
+    return CacheError(
+        f"The {what} {broken.path} fails its verification right after being rebuilt "
+        f"({broken.reason}): the cache's file system may be full or failing. Free space or "
+        "point GENLAB_CACHE (paths.cache_dir) at another disk, then run again.")
 
 
 def key_hash(key: dict) -> str:
@@ -46,7 +96,9 @@ def _digest(features: np.ndarray) -> str:
 
 
 def read_entry(path: Path, key: dict) -> np.ndarray | None:
-    """The features stored at `path` for `key`, or None when missing, corrupt or stale."""
+    """The features stored at `path` for `key`; None when missing or stale (another format
+    version or key: recomputed and replaced); BrokenCacheEntry when it fails to load or
+    its checksum."""
     if not path.exists():
         return None
     try:
@@ -54,14 +106,11 @@ def read_entry(path: Path, key: dict) -> np.ndarray | None:
             meta = json.loads(str(archive["meta"]))
             features = archive["features"]
     except Exception as err:  # truncated zip, bad header, missing member, bad JSON, ...
-        warnings.warn(f"reference statistics {path} unreadable ({err}); rebuilding", stacklevel=2)
-        return None
+        raise BrokenCacheEntry(path, f"unreadable: {first_sentence(err)}") from err
     if meta.get("version") != FORMAT_VERSION or meta.get("key") != json.loads(json.dumps(key)):
         return None
     if meta.get("sha256") != _digest(features):
-        warnings.warn(f"reference statistics {path} fail their checksum; rebuilding",
-                      stacklevel=2)
-        return None
+        raise BrokenCacheEntry(path, "its features fail their SHA-256 checksum")
     return features
 
 
@@ -89,12 +138,21 @@ def cached_features(cache_dir: str | Path, key: dict,
     """The reference features for `key`: read from the cache, or computed by `compute()`
     (float32 (N, D)) exactly once across concurrent processes and stored."""
     path = entry_path(cache_dir, key)
-    features = read_entry(path, key)  # fast path: no lock needed, files appear atomically
-    if features is not None:
-        return features
+    with contextlib.suppress(BrokenCacheEntry):  # healed below, under the lock
+        features = read_entry(path, key)  # fast path: no lock needed, files appear atomically
+        if features is not None:
+            return features
     with file_lock(path.with_name(path.name + ".lock")):
-        features = read_entry(path, key)  # another process may have written it meanwhile
+        try:
+            features = read_entry(path, key)  # another process may have written it meanwhile
+        except BrokenCacheEntry as broken:
+            set_aside(broken, "reference statistics file")
+            features = None
         if features is None:
             features = np.ascontiguousarray(compute(), dtype=np.float32)
             write_entry(path, key, features)
+            try:
+                read_entry(path, key)  # the rebuilt file is whole, or the run stops
+            except BrokenCacheEntry as broken:
+                raise rebuilt_entry_failed(broken, "reference statistics file") from None
     return features
