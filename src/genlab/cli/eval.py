@@ -26,6 +26,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     model, train_cfg = load_trained(cfg.ckpt_path, cfg.get("train_config"))
     with open_dict(cfg):
         cfg.data = train_cfg.data  # the metrics' reference data is the training data
+        if not _overridden("metrics") and "metrics" in train_cfg:
+            cfg.metrics = train_cfg.metrics  # the run's suite settings: its test, reproduced
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(cfg.data)
@@ -46,6 +48,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
                   "features": (cfg.get("metrics") or {}).get("features", {}).get("name")}
         run_dir.write_json(output_dir / run_dir.EVAL, record)
     return metrics
+
+
+def _overridden(key: str) -> bool:
+    """True when the command line set `key` or a key under it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return False
+    keys = (o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
+    return any(k == key or k.startswith(f"{key}.") for k in keys)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")

@@ -88,6 +88,7 @@ from genlab.config.choices import CONDITIONINGS
 from genlab.errors import ParameterError
 from genlab.metrics.jsd import MixtureJSD, jsd_lower_bound
 from genlab.metrics.mode_coverage import ModeCoverage
+from genlab.models.eval_noise import evaluation_noise
 from genlab.models.optim import build_optimizer, build_scheduler
 from genlab.models.step_logging import logs_this_step
 from genlab.nets.conditioning import (
@@ -447,13 +448,16 @@ class GAN(L.LightningModule):
         self._broadcast_buffers()
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+        # one seed for all ranks: _noise slices this rank's rows of the global batch's noise
+        with evaluation_noise(self.device, "val", batch_idx):
+            self._eval_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         self._log_coverage("val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+        with evaluation_noise(self.device, "test", batch_idx):
+            self._eval_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
         self._log_coverage("test")

@@ -15,9 +15,8 @@ the importance-weighted bound with K samples (Burda et al. 2015). What p(x|z) is
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -34,6 +33,7 @@ from genlab.metrics.elbo import (
     log_standard_normal,
     reparameterize,
 )
+from genlab.models.eval_noise import evaluation_noise
 from genlab.models.optim import build_optimizer, build_scheduler
 from genlab.models.step_logging import logs_this_step
 
@@ -158,17 +158,9 @@ class VAE(L.LightningModule):
                 self.log("test/nll_iwae", nll.mean(), on_epoch=True, sync_dist=True,
                          batch_size=len(x))
 
-    @contextlib.contextmanager
-    def _eval_noise(self, batch_idx: int, stage: str) -> Iterator[None]:
-        """The posterior noise of an evaluation batch from a seed of its own (like its
-        binarisation), leaving the training RNG alone: the same checkpoint gives the same
-        val/test numbers whether tested at the end of genlab-train or by genlab-eval, and
-        epochs are compared on common random numbers."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            base = 20_000 if stage == "test" else 30_000
-            torch.manual_seed(base + batch_idx + 1_000_003 * self.global_rank)
-            yield
+    def _eval_noise(self, batch_idx: int, stage: str):
+        """This rank's evaluation batch's posterior noise, seeded (models/eval_noise.py)."""
+        return evaluation_noise(self.device, stage, batch_idx, self.global_rank)
 
     @torch.inference_mode()
     def iwae_log_likelihood(self, x: torch.Tensor, k: int) -> torch.Tensor:

@@ -1,0 +1,28 @@
+"""The noise of an evaluation batch, from a seed of its own.
+
+Validation and test batches draw their noise (a VAE's posterior samples, a GAN's z) from
+a seed fixed by the stage and the batch index, with the training RNG forked around them:
+the same checkpoint gives the same val/test numbers whether it is tested at the end of
+genlab-train (after training moved the global RNG) or by genlab-eval (fresh), and epochs
+are compared on common random numbers. The training RNG is left where it was, so runs stay
+reproducible step for step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+_STAGE_SEED = {"val": 30_000, "test": 20_000}
+
+
+@contextlib.contextmanager
+def evaluation_noise(device: torch.device, stage: str, batch_idx: int,
+                     rank: int = 0) -> Iterator[None]:
+    """Inside: the global RNG seeded for (`stage`, `batch_idx`, `rank`); restored after."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(_STAGE_SEED.get(stage, 40_000) + batch_idx + 1_000_003 * rank)
+        yield
