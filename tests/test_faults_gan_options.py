@@ -52,8 +52,9 @@ def test_trainer_gradient_clipping_clips_both_players_and_changes_the_run(
         compose_cfg, tmp_path: Path, one_thread) -> None:
     """Rules out: clipping accepted but never applied (the no-clip run's norms exceed the
     value, the clipped run's stay under it and its weights differ); clipping only one
-    player; clipping before the DDP/AMP step hook on a different optimizer than the one
-    stepping (each player's own norm is bounded)."""
+    player, or the wrong player's parameters at each step (each player's own gradient norm
+    is bounded, as its last step left it); the trainer's value lost on the way to the
+    model (the checkpoint's hyper-parameters hold it)."""
     free, free_state = _fit(compose_cfg, tmp_path, "free")
     clip = 0.005
     clipped, clipped_state = _fit(compose_cfg, tmp_path, "clipped",
