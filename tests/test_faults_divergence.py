@@ -6,12 +6,14 @@ non-finite metric, and no final table or metrics.json is written as a result."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
 from conftest import run_cli, run_dirs
+from genlab.callbacks.nan_guard import NonFiniteGuard
 from genlab.errors import NonFiniteError
 from genlab.train import run
 
@@ -133,3 +135,21 @@ def test_without_a_guard_checkpoints_still_refuse_non_finite_states(compose_cfg,
     ckpts = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     assert [c.name for c in ckpts] == ["last.ckpt"]
     assert _ckpt(ckpts[0])["global_step"] == 20 and _finite(ckpts[0])
+
+
+def test_steps_between_reads_never_read_a_loss_back_to_the_host() -> None:
+    """Every step is recorded, but read back only every `every_n_steps`: losses on the
+    meta device (which has no values to read) pass 49 steps and fail at the 50th's read.
+    Rules out: a per-step `.item()` / `bool()` / `.cpu()` (a host sync each step on a GPU)."""
+    guard = NonFiniteGuard(every_n_steps=50)
+    trainer = SimpleNamespace(global_step=0, current_epoch=0, world_size=1)
+    losses = {"train/d_loss": torch.empty((), device="meta"),
+              "train/g_loss": torch.empty((), device="meta")}
+    for batch in range(50):
+        guard.on_train_batch_start(trainer, None, None, batch)
+        if batch == 49:
+            with pytest.raises(RuntimeError, match="meta"):
+                guard.on_train_batch_end(trainer, None, losses, None, batch)
+        else:
+            guard.on_train_batch_end(trainer, None, losses, None, batch)
+        trainer.global_step += 2
