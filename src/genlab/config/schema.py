@@ -161,7 +161,8 @@ TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     "genlab.models.vae.VAE": {
         "name": STR, "latent_dim": INT_POS,
         "likelihood": Spec("str", choices=LIKELIHOODS), "binarize": BOOL,
-        "gaussian_std": FLOAT_POS, "learn_std": BOOL, "beta": Spec("float", min=0),
+        "gaussian_std": FLOAT_POS, "learn_std": BOOL, "min_std": Spec("float", min=0),
+        "beta": Spec("float", min=0),
         "kl_warmup_steps": INT_NONNEG, "iwae_samples": INT_NONNEG,
         "iwae_batch": INT_POS, "iwae_chunk": Spec("int", min=1, nullable=True),
         "encoder": Spec("dict"), "decoder": Spec("dict"), "optimizer": Spec("dict"),
