@@ -63,8 +63,20 @@ def test_high_quality_rule_is_three_std() -> None:
 
 
 def test_metric_accumulates_over_batches() -> None:
+    """Batches that each hold one mode, of generated and of real points, add up to the
+    metrics of all points at once — modes, hq_ratio and a reverse KL > 0 (unequal mode
+    counts against uniform real ones). Rules out state that keeps only the last batch
+    (1 mode, and a KL against a one-mode real histogram), a real histogram that is not
+    accumulated, and values computed per batch and averaged (each batch alone has a KL of
+    log p_real = 0 on its one mode vs the whole's)."""
+    counts = [50, 100, 150, 200, 100, 100, 50, 50]
+    fake = torch.cat([points_at(torch.tensor([k]), n, STD) for k, n in enumerate(counts)])
+    fake[::10] += 10 * STD  # every 10th point is off its mode: hq_ratio 0.9, not 1
     metric = ModeCoverage(CENTERS, STD)
-    fake = points_at(torch.arange(8), 100, STD)
-    for chunk in fake.split(128):
-        metric.update(chunk, REAL[: len(chunk)])
-    assert metric.compute()["modes"] == 8
+    for fake_batch, real_batch in zip(fake.split(counts), REAL.split(300), strict=True):
+        metric.update(fake_batch, real_batch)
+    accumulated = {k: float(v) for k, v in metric.compute().items()}
+    whole = mode_coverage(fake, REAL, CENTERS, STD)
+    assert accumulated == pytest.approx(whole, abs=1e-6)
+    assert whole["modes"] == 8 and 0.85 < whole["hq_ratio"] < 0.9
+    assert whole["reverse_kl"] > 0.05
