@@ -151,6 +151,15 @@ def test_checkpoint_outside_a_run_directory_asks_for_train_config(tmp_path: Path
     assert "train_config=<run dir>/config_resolved.yaml" in result.stderr
 
 
+def test_an_unreadable_run_config_is_one_paragraph(fake_run: Path, work: Path) -> None:
+    """The run's config_resolved.yaml is read before torch (for the model's class): rules
+    out letting a YAML parser's traceback through when it is damaged."""
+    (fake_run / "config_resolved.yaml").write_text("model: [unclosed\n")
+    result = run("eval", f"ckpt_path={fake_run}/checkpoints/last.ckpt", cwd=work)
+    assert_one_paragraph(result, "train_config")
+    assert "cannot be read" in result.stderr
+
+
 def test_a_path_holding_equals_signs_says_to_quote_it(work: Path) -> None:
     """Lightning names checkpoints epoch=N-step=M.ckpt, which Hydra's grammar refuses
     unquoted. Rules out passing Hydra's bare parser message on without the way out."""

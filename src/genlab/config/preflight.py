@@ -27,6 +27,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ValueType
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
+from yaml import YAMLError
 
 from genlab import run_dir
 from genlab.config import config_dir
@@ -93,7 +94,7 @@ def check_flags(flags: argparse.Namespace, args: Sequence[str]) -> None:
 
 def runs_to_check(flags: argparse.Namespace, config_name: str) -> list[list[str]]:
     """The overrides of each run to pre-check: the one run, or each job of a basic sweep
-    (`-m seed=1,2`: two) of genlab-eval/-sample/-fetch. None where Hydra will not compose
+    (`-m seed=1,2`: two) of genlab-eval/-sample/-fetch. None ([]) where Hydra will not compose
     this package's config with them (help, shell completion, another config), nor for
     genlab-train's sweeps (a bad trial must not end the sweep: runtime/trials.py)."""
     if (flags.help or flags.hydra_help or flags.shell_completion or flags.config_name
@@ -217,7 +218,12 @@ def check_command_config(plain: Mapping, config_name: str) -> None:
                           f"The checkpoint's run directory {run} has none: pass "
                           f"`train_config=<run dir>/{run_dir.CONFIG}`.")
     labels = as_list(plain.get("labels"))
-    model = OmegaConf.load(train_config).get("model") or {}
+    try:
+        model = OmegaConf.load(train_config).get("model") or {}
+    except (OSError, YAMLError) as err:
+        raise ConfigError("train_config", str(train_config), f"a run's {run_dir.CONFIG}",
+                          f"It cannot be read: {str(err).splitlines()[0]}") from None
+    model = model if isinstance(model, Mapping) else {}
     if labels is not None and not model.get("conditional", False):
         raise ConfigError("labels", labels, "null for an unconditional model",
                           f"The checkpoint's model (`{model.get('_target_', '?')}`) draws "
@@ -234,8 +240,7 @@ def _with_placeholder_output_dir(cfg: DictConfig) -> DictConfig:
 
 def check_values(cfg: DictConfig, config_name: str) -> None:
     """Raise for a value of one run's composed config that its command would refuse."""
-    # Hydra creates the run directory (named by these keys) before genlab's code runs:
-    # check them and prove the locations first
+    # Hydra creates the run directory (named by these keys) before genlab's code runs
     validate_root_keys({key: OmegaConf.select(cfg, key) for key in HYDRA_READS
                         if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT})
     if config_name != CONFIG_NAME:
@@ -256,6 +261,6 @@ def preflight(args: Sequence[str], config_name: str = CONFIG_NAME) -> None:
         return
     for cfg in configs:  # every job's values before anything is made
         check_values(cfg, config_name)
-    for cfg in configs:
+    for cfg in configs:  # then prove the locations (this makes them)
         ensure_writable(cfg.paths.log_dir, "paths.log_dir")
         ensure_writable(cfg.paths.cache_dir, "paths.cache_dir")
