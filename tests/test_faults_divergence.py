@@ -30,7 +30,7 @@ VAL_NAN = ["model.binarize=false", "data.in_memory=false"]
 
 
 class NaNBatch(Callback):
-    """Fill one batch with NaN: the training batch at global step `at_step`, or (with
+    """Fill one batch with NaN: the training batch at step `at_step`, or (with
     `val_epoch`) every validation batch of that epoch."""
 
     def __init__(self, at_step: int = -1, val_epoch: int = -1) -> None:
@@ -75,7 +75,7 @@ def test_nan_between_logging_steps_names_the_first_step(tmp_path: Path) -> None:
                    "+callbacks.poison={_target_:faults.PoisonWeights,at_step:33}",
                    cwd=tmp_path, env=ENV)
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert ("error: Non-finite train/loss at global step 33 (epoch 1, batch 13): nan; "
+    assert ("error: Non-finite train/loss at step 33 (epoch 1, batch 13): nan; "
             "training stopped") in proc.stderr
     assert "Traceback" not in proc.stderr and not _final_table(proc.stdout)
     (out,) = run_dirs(tmp_path)
@@ -94,7 +94,7 @@ def test_a_diverging_learning_rate_stops_at_its_first_non_finite_step(tmp_path: 
                    "logger=csv", "trainer.enable_progress_bar=false", "model.iwae_samples=4",
                    cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "error: Non-finite train/loss at global step 1 (epoch 0, batch 1): " in proc.stderr
+    assert "error: Non-finite train/loss at step 1 (epoch 0, batch 1): " in proc.stderr
     assert "Traceback" not in proc.stderr and not _final_table(proc.stdout)
     (out,) = run_dirs(tmp_path)
     assert not (out / "metrics.json").exists() and not list(out.rglob("*.ckpt"))
@@ -107,9 +107,9 @@ def test_gan_losses_are_checked_every_step(compose_cfg, tmp_path: Path, one_thre
                       "model.discriminator.base_channels=8", "trainer.max_epochs=1",
                       "callbacks=checkpoint", "metrics=none", "optimized_metric=null",
                       "trainer.log_every_n_steps=5", GUARD, _nan_at(14), "test=false")
-    # 2 optimizer steps a batch: global step 14 is batch 7
+    # 2 optimizer steps a batch, but the step axis counts batches
     with pytest.raises(NonFiniteError, match=r"Non-finite train/d_loss, train/g_loss at "
-                       r"global step 14 \(epoch 0, batch 7\): nan, nan"):
+                       r"step 7 \(epoch 0, batch 7\): nan, nan"):
         run(cfg)
     assert not list((tmp_path / "run").rglob("*.ckpt"))
 
@@ -120,7 +120,7 @@ def test_non_finite_validation_metric_stops_before_any_checkpoint_ranks_it(
     best checkpoint chosen from it (epoch 1's validation is NaN: only epoch 0's files)."""
     cfg = compose_cfg(*VAE, "trainer.max_epochs=3", GUARD, _nan_at(val_epoch=1), *VAL_NAN)
     with pytest.raises(NonFiniteError, match=r"Non-finite validation metric .*val/elbo = nan"
-                       r" at global step 40 \(epoch 1\)"):
+                       r" at step 39 \(epoch 1\)"):
         run(cfg)
     ckpts = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     assert [c.name for c in ckpts] == ["best-epoch000.ckpt", "last.ckpt"]
@@ -129,13 +129,16 @@ def test_non_finite_validation_metric_stops_before_any_checkpoint_ranks_it(
 
 def test_without_a_guard_checkpoints_still_refuse_non_finite_states(compose_cfg,
                                                                     tmp_path: Path) -> None:
-    """callbacks=checkpoint (no guard). Rules out: Lightning's ModelCheckpoint saving a NaN
+    """callbacks=checkpoint with the guard switched off (every_n_steps=0; without one
+    configured, genlab adds it). Rules out: Lightning's ModelCheckpoint saving a NaN
     score while its top k is empty (epoch 0's validation is NaN: it would write
     best-epoch000.ckpt), and last.ckpt written from NaN weights (poisoned at step 25, so
     epoch 1's end at step 40 must refuse)."""
     cfg = compose_cfg(*VAE, "trainer.max_epochs=3", _nan_at(val_epoch=0), *VAL_NAN,
-                      "+callbacks.poison={_target_:faults.PoisonWeights,at_step:25}")
-    with pytest.raises(NonFiniteError, match=r"Parameter `.*` holds NaN/inf at global step 40"):
+                      "+callbacks.poison={_target_:faults.PoisonWeights,at_step:25}",
+                      "+callbacks.off={_target_:genlab.callbacks.nan_guard.NonFiniteGuard,"
+                      "every_n_steps:0}")
+    with pytest.raises(NonFiniteError, match=r"Parameter `.*` holds NaN/inf at step 40"):
         run(cfg)
     ckpts = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     assert [c.name for c in ckpts] == ["last.ckpt"]
@@ -147,7 +150,8 @@ def test_steps_between_reads_never_read_a_loss_back_to_the_host() -> None:
     meta device (which has no values to read) pass 49 steps and fail at the 50th's read.
     Rules out: a per-step `.item()` / `bool()` / `.cpu()` (a host sync each step on a GPU)."""
     guard = NonFiniteGuard(every_n_steps=50)
-    trainer = SimpleNamespace(global_step=0, current_epoch=0, world_size=1)
+    loop = SimpleNamespace(epoch_loop=SimpleNamespace(_batches_that_stepped=0))
+    trainer = SimpleNamespace(global_step=0, current_epoch=0, world_size=1, fit_loop=loop)
     losses = {"train/d_loss": torch.empty((), device="meta"),
               "train/g_loss": torch.empty((), device="meta")}
     for batch in range(50):
@@ -158,3 +162,4 @@ def test_steps_between_reads_never_read_a_loss_back_to_the_host() -> None:
         else:
             guard.on_train_batch_end(trainer, None, losses, None, batch)
         trainer.global_step += 2
+        loop.epoch_loop._batches_that_stepped += 1

@@ -37,12 +37,13 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
+from genlab.callbacks.history import logging_step
 from genlab.callbacks.nan_guard import check_weights
 
 
 class _FiniteWeightsOnly(ModelCheckpoint):
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        check_weights(trainer.lightning_module, trainer.global_step)
+        check_weights(trainer.lightning_module, logging_step(trainer))
         super()._save_checkpoint(trainer, filepath)
 
 
@@ -104,7 +105,7 @@ class BestCheckpoint(_FiniteWeightsOnly):
             return  # not measured this epoch
         score = monitor_candidates.get(self.monitor) if self.monitor is not None else None
         if score is not None and not torch.isfinite(torch.as_tensor(score)).all():
-            rank_zero_warn(f"{self.monitor} = {float(score)} at global step "
-                           f"{trainer.global_step}: not ranked for the best checkpoint.")
+            rank_zero_warn(f"{self.monitor} = {float(score)} at step "
+                           f"{logging_step(trainer)}: not ranked for the best checkpoint.")
             return
         super()._save_topk_checkpoint(trainer, monitor_candidates)

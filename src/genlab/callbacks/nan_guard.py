@@ -22,6 +22,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from genlab.callbacks.history import logging_step
 from genlab.errors import NonFiniteError
 
 ADVICE = ("Lower the learning rate, check the data for NaN/inf, or try "
@@ -48,12 +49,12 @@ class NonFiniteGuard(Callback):
     def __init__(self, every_n_steps: int = 1) -> None:
         self.every_n_steps = every_n_steps
         self._buffers: dict[str, torch.Tensor] = {}  # name → (every_n_steps,) losses
-        self._rows: list[tuple[int, int, int]] = []  # (global step, epoch, batch) per row
+        self._rows: list[tuple[int, int, int]] = []  # (step, epoch, batch) per row
         self._step = 0
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch,
                              batch_idx: int) -> None:
-        self._step = trainer.global_step  # the step this batch's losses are computed at
+        self._step = logging_step(trainer)  # the step (batches run) of this batch's losses
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs,
                            batch, batch_idx: int) -> None:
@@ -84,13 +85,13 @@ class NonFiniteGuard(Callback):
         if not found:
             return
         if not bad.any():
-            raise NonFiniteError(f"Another rank's training loss became non-finite by global "
+            raise NonFiniteError(f"Another rank's training loss became non-finite by "
                                  f"step {rows[-1][0]}; training stopped. {ADVICE}")
         first = int(bad.any(0).nonzero()[0])
         step, epoch, batch = rows[first]
         which = [i for i in range(len(names)) if bad[i, first]]
         raise NonFiniteError(
-            f"Non-finite {', '.join(names[i] for i in which)} at global step {step} (epoch "
+            f"Non-finite {', '.join(names[i] for i in which)} at step {step} (epoch "
             f"{epoch}, batch {batch}): "
             f"{', '.join(str(float(values[i, first])) for i in which)}; training stopped and "
             f"no checkpoint was written from this state. {ADVICE}")
@@ -98,7 +99,7 @@ class NonFiniteGuard(Callback):
     def _check_all(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.every_n_steps > 0:
             self._check_losses(trainer)
-            check_weights(pl_module, trainer.global_step)
+            check_weights(pl_module, logging_step(trainer))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Runs before the checkpoint callbacks (Lightning puts them last).
@@ -112,10 +113,10 @@ class NonFiniteGuard(Callback):
                    if not torch.isfinite(v)]
             if bad:
                 raise NonFiniteError(
-                    f"Non-finite validation metric {', '.join(bad)} at global step "
-                    f"{trainer.global_step} (epoch {trainer.current_epoch}); training stopped "
+                    f"Non-finite validation metric {', '.join(bad)} at step "
+                    f"{logging_step(trainer)} (epoch {trainer.current_epoch}); training stopped "
                     f"before a checkpoint could be chosen by it. {ADVICE}")
-        check_weights(pl_module, trainer.global_step)
+        check_weights(pl_module, logging_step(trainer))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check_all(trainer, pl_module)
@@ -135,5 +136,5 @@ def check_weights(module: torch.nn.Module, step: int) -> None:
     if not flags.all():
         name = [n for n, _ in module.named_parameters()][int((~flags).nonzero()[0])]
         raise NonFiniteError(
-            f"Parameter `{name}` holds NaN/inf at global step {step}; training stopped "
+            f"Parameter `{name}` holds NaN/inf at step {step}; training stopped "
             "before a checkpoint of these weights could be written.")
