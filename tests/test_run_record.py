@@ -99,7 +99,8 @@ def test_gan_resumed_record_and_figures_cover_the_whole_run(compose_cfg, tmp_pat
 
 def test_images_and_scalars_share_one_step(compose_cfg, tmp_path: Path) -> None:
     """A cGAN (two optimizers) logging to W&B: the sample grids' `trainer/global_step` is
-    the step of the validation scalars of the same epoch. Rules out images logged at
+    the step of the validation scalars of the same epoch, and the epochs in W&B's summary
+    are those of metrics.json and the file names. Rules out images logged at
     `trainer.global_step` (optimizer steps: 2 × batches here) and a Lightning upgrade that
     renames the private counter `logging_step` reads."""
     out = tmp_path / "run"
@@ -118,6 +119,15 @@ def test_images_and_scalars_share_one_step(compose_cfg, tmp_path: Path) -> None:
     assert image_steps == val_steps
     scalar_steps = sorted({h["trainer/global_step"] for h in hist if "val/d_real" in h})
     assert scalar_steps == val_steps
+    # one epoch numbering: W&B's summary, metrics.json and the checkpoint's file name agree
+    summary: dict = {}
+    for r in records(wandb_dir):
+        if r["type"] == "summary":
+            summary.update(r["summary"]["update"])
+    record = json.loads((out / "metrics.json").read_text())
+    assert summary["best/epoch"] == record["best"]["epoch"] == record["test"]["epoch"]
+    assert Path(record["best"]["checkpoint"]).name == f"best-epoch{summary['best/epoch']:03d}.ckpt"
+    assert summary["last/epoch"] == record["last"]["epoch"] == 1
 
 
 def test_final_record_is_one_epoch_per_group(compose_cfg, tmp_path: Path) -> None:

@@ -206,3 +206,16 @@ def define_wandb_metrics(loggers: list, cfg: Mapping[str, Any]) -> None:
         run.define_metric(STEP)
         for name, summary in goals.items():
             run.define_metric(name, step_metric=STEP, summary=summary)
+
+
+def summarize_record(loggers: list, record: Mapping[str, Any]) -> None:
+    """Put the final record's epochs (0-based) in each W&B run's summary: `best/epoch`,
+    `test/epoch`, `last/epoch`, beside the best-value summaries."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    epochs = {f"{group}/epoch": record[group]["epoch"] for group in ("best", "test", "last")
+              if isinstance(record.get(group), Mapping) and record[group].get("epoch") is not None}
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and epochs and \
+                not getattr(logger, "_genlab_disabled", False):
+            logger.experiment.summary.update(epochs)
