@@ -35,6 +35,8 @@ from genlab.config.instantiate import resolved
 from genlab.config.schema import (
     HYDRA_READS,
     as_list,
+    data_image_side,
+    known_split_sizes,
     near_miss,
     validate_command,
     validate_root_keys,
@@ -219,15 +221,53 @@ def check_command_config(plain: Mapping, config_name: str) -> None:
                           f"`train_config=<run dir>/{run_dir.CONFIG}`.")
     labels = as_list(plain.get("labels"))
     try:
-        model = OmegaConf.load(train_config).get("model") or {}
+        train = OmegaConf.load(train_config)
+        model = train.get("model") or {}
     except (OSError, YAMLError) as err:
         raise ConfigError("train_config", str(train_config), f"a run's {run_dir.CONFIG}",
                           f"It cannot be read: {str(err).splitlines()[0]}") from None
     model = model if isinstance(model, Mapping) else {}
+    if config_name == "apply":
+        check_app(plain, train.get("data") or {})
     if labels is not None and not model.get("conditional", False):
         raise ConfigError("labels", labels, "null for an unconditional model",
                           f"The checkpoint's model (`{model.get('_target_', '?')}`) draws "
                           "no class-conditional samples; drop `labels=`.")
+
+
+IMAGE_DATA = ("DigitsDataModule", "TorchvisionDataModule", "ImageFolderDataModule")
+
+
+def check_app(plain: Mapping, train_data: Mapping) -> None:
+    """genlab-apply: refuse what its config and the training run's data decide alone — an
+    app the checkpoint cannot serve (non-image data; arithmetic on unlabelled images), a box
+    outside the image, an even importance window, more images than a split of known size."""
+    app = plain.get("app") or {}
+    data = {**train_data, **(plain.get("data") or {})}
+    target = str(data.get("_target_", "?"))
+    if not target.endswith(IMAGE_DATA):
+        raise ConfigError("ckpt_path", plain["ckpt_path"], "a checkpoint of an image model "
+                          "(VAE, conv VAE, DCGAN, cGAN)",
+                          f"It was trained on `{target}`, which has no images to invert, "
+                          "complete or interpolate.")
+    if app.get("name") == "arithmetic" and target.endswith("ImageFolderDataModule"):
+        raise ConfigError("app", "arithmetic", "invert, complete or interpolate",
+                          "Class arithmetic needs labelled data or exemplars; an image folder "
+                          "has no labels.")
+    side = data_image_side(data)
+    box = app.get("box")
+    if app.get("mask") == "box" and (box is None or len(box) != 4 or min(box[2:]) < 1 or (
+            side and (box[0] + box[2] > side or box[1] + box[3] > side))):
+        raise ConfigError("app.box", box, "[top, left, height, width] with height, width ≥ 1 "
+                          f"inside the {side or '?'}×{side or '?'} image",
+                          "app.mask=box completes the box given by app.box.")
+    window = app.get("window")
+    if isinstance(window, int) and window % 2 == 0:
+        raise ConfigError("app.window", window, "an odd integer ≥ 1 (or null: uniform weights)")
+    known = known_split_sizes(data).get(plain.get("split"))
+    if known and isinstance(known[1], int) and plain.get("n", 0) > known[1]:
+        raise ConfigError("n", plain.get("n"), f"at most {known[1]}, the size of the "
+                          f"{plain.get('split')} split ({known[0]} = {known[1]})")
 
 
 def _with_placeholder_output_dir(cfg: DictConfig) -> DictConfig:

@@ -232,6 +232,7 @@ TARGET_SCHEMAS.update({
     "genlab.nets.classifier.VGGClassifier": {
         "channels": Spec("list", item=INT_POS), "hidden_dim": INT_POS, "grid": INT_POS,
         "feature_grid": INT_POS, "dropout": Spec("float", 0, 0.95),
+        "shift": Spec("float", 0, 0.5),
     },
     "genlab.nets.classifier.ConvClassifier": {
         "channels": Spec("list", item=INT_POS), "feature_dim": INT_POS,
@@ -658,6 +659,8 @@ _TRAIN_CONFIG = Spec("file", nullable=True)
 # the files the commands read, named in their messages: key → (what it is, an example)
 _FILES = {"ckpt_path": ("checkpoint", "<run dir>/checkpoints/last.ckpt"),
           "train_config": ("training config", "<run dir>/config_resolved.yaml")}
+APPS = ("invert", "complete", "arithmetic", "interpolate")  # genlab-apply's `app` group
+COMPLETION_MASKS = ("center", "bottom_half", "left_half", "random", "box")  # apps/masks.py
 COMMAND_SPECS: dict[str, dict[str, Spec]] = {
     "eval": {"ckpt_path": _CKPT_PATH, "train_config": _TRAIN_CONFIG, "data": Spec("dict")},
     "sample": {"ckpt_path": _CKPT_PATH, "train_config": _TRAIN_CONFIG, "n": INT_POS,
@@ -666,6 +669,22 @@ COMMAND_SPECS: dict[str, dict[str, Spec]] = {
     "fetch": {"datasets": Spec("list", item=Spec("str", choices=tuple(TORCHVISION_DATASETS)),
                                single=True),
               "inception": BOOL, "timeout": Spec("float", min=0.1)},  # seconds
+    # genlab-apply (conf/apply.yaml, conf/app/*.yaml; genlab/apps/): a key of another app
+    # than the chosen one is absent from its config, so Hydra refuses it by name
+    "apply": {"ckpt_path": _CKPT_PATH, "train_config": _TRAIN_CONFIG, "data": Spec("dict"),
+              "split": Spec("str", choices=("train", "val", "test")), "n": INT_POS,
+              "seed": SEED, "batch_size": INT_POS,
+              "app.name": Spec("str", choices=APPS), "app.steps": INT_NONNEG,
+              "app.lr": FLOAT_POS, "app.restarts": INT_POS, "app.lam": Spec("float", min=0),
+              "app.norm": Spec("int", choices=(1, 2)),
+              "app.feature_weight": Spec("float", min=0),
+              "app.mask": Spec("str", choices=COMPLETION_MASKS),
+              "app.fraction": Spec("float", 0, 1),
+              "app.box": Spec("list", item=INT_NONNEG, nullable=True),
+              "app.window": Spec("int", min=1, nullable=True), "app.baselines": BOOL,
+              "app.k": INT_POS, "app.pool": INT_POS,
+              "app.target_class": Spec("int", min=0, nullable=True),
+              "app.path_steps": Spec("int", min=2)},
 }
 
 
