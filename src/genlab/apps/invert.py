@@ -22,7 +22,8 @@ def invert(lm: LatentModel, x: torch.Tensor, labels: torch.Tensor | None, fit: F
             return lm.encode_mean(x)
     restarts = 1 if lm.can_encode else fit.restarts  # the encoder's guess is the start
     z0 = initial_latents(lm, x, restarts, generator)
-    return best_of_restarts(lm, x, torch.ones(1, 1, *x.shape[2:]), labels, fit, z0, features)
+    weights = torch.ones(1, 1, *x.shape[2:], dtype=x.dtype)  # every pixel is known
+    return best_of_restarts(lm, x, weights, labels, fit, z0, features)
 
 
 def reconstruct(lm: LatentModel, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:

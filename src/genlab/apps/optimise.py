@@ -71,7 +71,7 @@ def initial_latents(lm: LatentModel, guess: torch.Tensor, restarts: int,
     """(restarts, B, d): the encoder's mean of `guess` first where the model has an encoder,
     then draws from the prior N(0, I)."""
     b = len(guess)
-    z = torch.randn(restarts, b, lm.latent_dim, generator=generator)
+    z = torch.randn(restarts, b, lm.latent_dim, generator=generator).to(guess.dtype)
     if lm.can_encode:
         with torch.no_grad():
             z[0] = lm.encode_mean(guess)
