@@ -85,3 +85,21 @@ class RankLostError(GenlabError, RuntimeError):
             f"Distributed run: {what} ({reason}). This rank stopped too. The run directory "
             f"has {where}: run the same command again with run_id={run_name} resume=auto to "
             "continue from it.")
+
+
+class WriteFailedError(GenlabError, OSError):
+    """A file could not be written (no space left, quota, read-only file system,
+    permission); nothing was left half-written under its name."""
+
+
+class RunDirLockedError(GenlabError, RuntimeError):
+    """Another process writes to this run (or sweep) directory."""
+
+
+class InterruptedRunError(GenlabError):
+    """The run was stopped by SIGINT (Ctrl-C) or SIGTERM; exit 128 + the signal number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(message)

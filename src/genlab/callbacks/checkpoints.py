@@ -29,6 +29,7 @@ last good one.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -82,6 +83,15 @@ class LastCheckpoint(_FiniteWeightsOnly):
             return
         super().on_train_epoch_end(trainer, pl_module)
         self._saved_at = time.monotonic()
+
+
+def final_checkpoint_path(trainer: L.Trainer) -> str:
+    """Where a run that is stopped early writes its final state: the LastCheckpoint's
+    `last.ckpt`, or `<run>/checkpoints/last.ckpt` when the run has none."""
+    last = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+    if last is not None and last.dirpath:
+        return os.path.join(last.dirpath, f"{last.filename}{last.FILE_EXTENSION}")
+    return os.path.join(trainer.default_root_dir, "checkpoints", "last.ckpt")
 
 
 def _final_epoch(trainer: L.Trainer) -> bool:

@@ -1,4 +1,6 @@
-"""Preemption on SLURM: on the requeue signal, checkpoint, requeue the job, and stop.
+"""Preemption on SLURM (`SlurmPreemption`), and Ctrl-C / SIGTERM anywhere (`StopOnSignal`).
+
+On SLURM: on the requeue signal, checkpoint, requeue the job, and stop.
 
 SLURM sends SIGUSR1 some time before the time limit or a preemption (`--signal=USR1@90`;
 `scancel --signal=USR1 JOBID` by hand). Lightning's own handler saves the checkpoint inside
@@ -16,6 +18,17 @@ Then rank 0 runs `scontrol requeue`, the W&B run is marked preempting and closed
 every rank waits for SLURM's SIGTERM and exits without reporting a result, so a submitit
 job is not collected as finished. The requeued job starts in the same run directory
 (genlab/config/naming.py) where Lightning picks up `hpc_ckpt_N.ckpt` by itself.
+
+Ctrl-C (SIGINT), and SIGTERM outside SLURM (`kill`, a container stopping): the same idea
+without the requeue. The handler raises a flag; the ranks agree on it at a safe point: the
+end of the training epoch when the rest of it fits in `max_delay_s` (the checkpoint is then
+the epoch-end state an uninterrupted run saves, so the continued run is exact) or when
+the signal came during validation (never cut in half), else the end of the current
+training batch (Lightning continues mid-epoch). There `last.ckpt` is written and the run stops with
+InterruptedRunError (exit 130 for SIGINT, 143 for SIGTERM), which the trackers record as
+a failed finish and the command reports with the command that continues the run
+(runtime/stopping.py); the test is skipped. During the test the run stops at the next test
+batch (training had ended: its checkpoints are final). A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -31,6 +44,8 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
+
+from genlab.errors import InterruptedRunError
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +153,112 @@ def _wait_for(stop: threading.Event, timeout_s: float) -> None:
     goes on."""
     stop.wait(timeout_s)
     os._exit(0)
+
+
+class StopOnSignal(L.Callback):
+    """Ctrl-C and (`sigterm=True`: outside SLURM) SIGTERM: a final checkpoint at the next
+    safe point, then InterruptedRunError (see the module docstring)."""
+
+    def __init__(self, sigterm: bool = True, max_delay_s: float = 10.0) -> None:
+        self.signals = (signal.SIGINT, signal.SIGTERM) if sigterm else (signal.SIGINT,)
+        self.max_delay_s = max_delay_s
+        self._epoch_started = 0.0
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._active = False
+        self._trainer: L.Trainer | None = None
+        self._in_validation = False
+        self._when = "during training"
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        # a signal not yet acted on (it came after fit's last safe point) stops the test
+        self._active, self._trainer = True, trainer
+        self._previous = {s: signal.signal(s, self._on_signal) for s in self.signals}
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.signum is not None or not self._active:  # again, or after fit/test
+            previous = self._previous.get(signum)
+            if callable(previous):
+                previous(signum, frame)
+            raise KeyboardInterrupt
+        self.signum = signum
+        self._when = "during validation" if self._in_validation else "during training"
+        if signum == signal.SIGTERM and self._trainer is not None:
+            # Lightning's own SIGTERM handler runs first and would raise SIGTERMException
+            # at this batch's end (mid-validation too); this callback picks the safe point
+            self._trainer._signal_connector.received_sigterm = False
+        os.write(2, (f"\n{signal.Signals(signum).name}: stopping with a final checkpoint at "
+                     "the next safe point (this batch's end, or this epoch's if it ends "
+                     "soon); Ctrl-C again stops at once, without one\n").encode())
+
+    def _restore(self) -> None:
+        if self._active:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self._active = False
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                     exception: BaseException) -> None:
+        self._restore()
+
+    # --- safe points ----------------------------------------------------------------------
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._in_validation = True
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._in_validation = False
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_started = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._signalled(trainer):
+            return
+        per_batch = (time.monotonic() - self._epoch_started) / (batch_idx + 1)
+        rest_s = (trainer.num_training_batches - batch_idx - 1) * per_batch
+        if trainer.strategy.reduce_boolean_decision(rest_s > self.max_delay_s, all=False):
+            self._checkpoint_and_stop(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._signalled(trainer):
+            self._checkpoint_and_stop(trainer)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                          dataloader_idx: int = 0) -> None:
+        if self._signalled(trainer):
+            raise InterruptedRunError(
+                f"Interrupted by {_name(self._signum())} during the test: training had "
+                "finished and its checkpoints are final, but the test was not completed "
+                "(no metrics.json).", self._signum())
+
+    def _signalled(self, trainer: L.Trainer) -> bool:
+        if trainer.world_size > 1:  # every rank stops at the same batch
+            return bool(trainer.strategy.reduce_boolean_decision(self.signum is not None,
+                                                                 all=False))
+        return self.signum is not None
+
+    def _signum(self) -> int:
+        return self.signum or signal.SIGINT  # a rank that was not signalled itself
+
+    def _checkpoint_and_stop(self, trainer: L.Trainer) -> None:
+        from genlab.callbacks.checkpoints import final_checkpoint_path
+        from genlab.callbacks.history import logging_step
+        from genlab.callbacks.nan_guard import check_weights
+
+        path = final_checkpoint_path(trainer)
+        check_weights(trainer.lightning_module, logging_step(trainer))
+        trainer.save_checkpoint(path, weights_only=False)  # the full state, to continue
+        raise InterruptedRunError(
+            f"Interrupted by {_name(self._signum())} {self._when} (epoch "
+            f"{trainer.current_epoch}, "
+            f"step {logging_step(trainer)}): a final checkpoint was written and the test was "
+            "skipped.", self._signum())
+
+
+def _name(signum: int) -> str:
+    return "Ctrl-C (SIGINT)" if signum == signal.SIGINT else signal.Signals(signum).name

@@ -7,13 +7,14 @@ so a typo is reported in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genlab import run_dir
-from genlab.cli.reporting import command_main, reported_errors
+from genlab.cli.reporting import reported_errors
 from genlab.config import config_dir
 from genlab.config.instantiate import resolved
 from genlab.config.redaction import redact
@@ -35,32 +36,49 @@ def run(cfg: DictConfig) -> float | None:
     from genlab.runtime.fit import fit_and_test
     from genlab.runtime.ranks import is_rank_zero, rank_loss_named
     from genlab.runtime.resume import plan_start
+    from genlab.runtime.stopping import lightning_exit, signals_stop_the_run
     from genlab.runtime.trackers import tracked
 
     tweak_environment()
     output_dir = Path(cfg.paths.output_dir)
-    # fresh, continued in place or a child run; a bad checkpoint or a spent epoch budget is
-    # refused here, before the run directory's record is touched
-    start = plan_start(cfg, output_dir)
-    if is_rank_zero():
-        record(cfg, plain, start.describe(output_dir))
-    # the trackers' runs start first, so that a run (a sweep trial) failing while its data,
-    # model or trainer are built is in W&B, marked failed
-    with tracked(plain, output_dir, start.at) as loggers:
-        if cfg.get("seed") is not None:
-            L.seed_everything(cfg.seed, workers=True, verbose=False)
-        datamodule, model = build_data_and_model(cfg)
-        if start.checkpoint is not None:  # a clear error when the weights don't fit
-            fits = check_fits if start.in_place else load_weights
-            fits(model, start.checkpoint, start.ckpt_path)
-        callbacks = build_callbacks(cfg)
-        trainer = build_trainer(cfg, callbacks, loggers)
-        with rank_loss_named(trainer.callbacks, output_dir):
-            metrics = fit_and_test(trainer, model, datamodule, fit=cfg.train, test=cfg.test,
-                                   ckpt_path=start.ckpt_path if start.in_place else None,
-                                   optimized_metric=cfg.optimized_metric,
-                                   output_dir=output_dir)
+    # one writer per run directory (rank 0 holds it); a failed write or a signal from here
+    # on is one paragraph saying how to continue the run
+    with _run_dir_held(output_dir), signals_stop_the_run(output_dir):
+        # fresh, continued in place or a child run; a bad checkpoint or a spent epoch budget
+        # is refused here, before the run directory's record is touched
+        start = plan_start(cfg, output_dir)
+        if is_rank_zero():
+            record(cfg, plain, start.describe(output_dir))
+        # the trackers' runs start first, so that a run (a sweep trial) failing while its
+        # data, model or trainer are built is in W&B, marked failed
+        with tracked(plain, output_dir, start.at) as loggers:
+            if cfg.get("seed") is not None:
+                L.seed_everything(cfg.seed, workers=True, verbose=False)
+            datamodule, model = build_data_and_model(cfg)
+            if start.checkpoint is not None:  # a clear error when the weights don't fit
+                fits = check_fits if start.in_place else load_weights
+                fits(model, start.checkpoint, start.ckpt_path)
+            callbacks = build_callbacks(cfg)
+            trainer = build_trainer(cfg, callbacks, loggers)
+            with rank_loss_named(trainer.callbacks, output_dir):
+                try:
+                    metrics = fit_and_test(trainer, model, datamodule, fit=cfg.train,
+                                           test=cfg.test, ckpt_path=start.ckpt_path
+                                           if start.in_place else None,
+                                           optimized_metric=cfg.optimized_metric,
+                                           output_dir=output_dir)
+                except SystemExit as err:  # Lightning's own ends of Ctrl-C and SIGTERM
+                    raise lightning_exit(trainer, err) from err
     return metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
+
+
+def _run_dir_held(output_dir: Path) -> contextlib.AbstractContextManager:
+    """The run directory's lock for the run (rank 0 only: the other ranks write nothing
+    there); a no-op where `main` took it before Hydra wrote into the directory."""
+    from genlab.runtime.ranks import is_rank_zero
+    from genlab.runtime.run_lock import holding
+
+    return holding(output_dir) if is_rank_zero() else contextlib.nullcontext()
 
 
 def prepare(cfg: DictConfig) -> dict:
@@ -118,13 +136,22 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point (`genlab-train`). With `ckpt_path=` the command is
-    composed from the checkpoint's own run first (config/continuation.py)."""
+    composed from the checkpoint's own run first (config/continuation.py). A run directory
+    known before Hydra writes into it (`run_id=`, SLURM, a continued run) is locked first,
+    so a second writer is refused before it touches the directory (runtime/run_lock.py)."""
     import sys
 
     from genlab.config.continuation import continued_argv
+    from genlab.config.preflight import preflight
+    from genlab.runtime.ranks import is_rank_zero
+    from genlab.runtime.run_lock import holding, predictable_run_dir
 
     sys.argv[1:] = continued_argv(sys.argv[1:])
-    command_main(_hydra_main, "train")
+    with reported_errors():
+        preflight(sys.argv[1:], "train")
+        known = predictable_run_dir(sys.argv[1:]) if is_rank_zero() else None
+    with reported_errors(), (holding(known) if known else contextlib.nullcontext()):
+        _hydra_main()
 
 
 if __name__ == "__main__":

@@ -25,22 +25,24 @@ def build_callbacks(cfg: DictConfig) -> list:
     from lightning.pytorch.callbacks import ProgressBar
 
     from genlab.callbacks.nan_guard import NonFiniteGuard
-    from genlab.callbacks.preemption import SlurmPreemption
+    from genlab.callbacks.preemption import SlurmPreemption, StopOnSignal
     from genlab.callbacks.rng_state import RNGState
 
     nodes = [*(cfg.get("callbacks") or {}).values(), cfg.get("metrics")]  # metrics: a callback
     callbacks = [instantiate(c) for c in nodes if c and "_target_" in c]
     if cfg.trainer.get("enable_progress_bar", True) is False:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    # always on: exact resume (RNG state in checkpoints), the non-finite guard; inside a
-    # SLURM job also preemption. Outside one the preemption callback would do nothing but
-    # still be called on every hook of every step (benchmarks/README.md: each callback
-    # costs ~20 µs a step in Lightning's dispatch).
-    slurm = [SlurmPreemption()] if _is_srun_used() else []
+    # always on: exact resume (RNG state in checkpoints), the non-finite guard, a final
+    # checkpoint on Ctrl-C (and SIGTERM outside SLURM); inside a SLURM job also preemption.
+    # Outside one the preemption callback would do nothing but still be called on every
+    # hook of every step (benchmarks/README.md: each callback costs ~20 µs a step in
+    # Lightning's dispatch).
+    in_slurm = _is_srun_used()
+    slurm = [SlurmPreemption()] if in_slurm else []
     # a diverging run must stop naming the step even with callbacks=none
     guard = [] if any(isinstance(c, NonFiniteGuard) for c in callbacks) else \
         [NonFiniteGuard(every_n_steps=cfg.trainer.get("log_every_n_steps") or 50)]
-    return [*callbacks, RNGState(), *guard, *slurm]
+    return [*callbacks, RNGState(), *guard, *slurm, StopOnSignal(sigterm=not in_slurm)]
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> Any:

@@ -4,7 +4,13 @@ the trained model for genlab-eval and genlab-sample.
 Writing: Lightning's TorchCheckpointIO writes straight to the target path, so a SIGKILL
 (OOM, preemption past the grace period) during the write leaves a truncated `last.ckpt`
 that the next `resume=auto` would fail on. AtomicCheckpointIO writes through
-`genlab.run_dir.atomic_write`: a reader sees the old checkpoint or the new one.
+`genlab.run_dir.atomic_write`: a reader sees the old checkpoint or the new one. Before
+each write it checks that the file system has room for it (the size of the previous
+checkpoint beside it, or of the tensors to write if larger), so a full disk stops the run
+*before* the write with a WriteFailedError naming the file and the free space; the
+newest complete checkpoint stays the newest. (torch.save itself reports a full disk as
+"[enforce fail at inline_container.cc] unexpected pos", after the fact: the write error
+underneath is kept and reported instead.)
 
 Reading: always `weights_only=True`. A checkpoint from a colleague can carry a pickled
 payload that runs code when unpickled; `weights_only=True` refuses it without executing
@@ -36,8 +42,31 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                         storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
+        path = Path(path)
+        run_dir.check_free_space(path, expected_size(checkpoint, path))
         with run_dir.atomic_write(path) as f:
             torch.save(checkpoint, f)
+
+
+SIZE_MARGIN = 64 * 1024  # the zip's headers and the pickled plain data, generously
+
+
+def expected_size(checkpoint: dict[str, Any], path: Path) -> int:
+    """Bytes the checkpoint will take: the largest checkpoint already beside `path` (the
+    previous one), or its tensors' bytes plus a margin when that is more."""
+    beside = [path, *path.parent.glob("*.ckpt")] if path.parent.is_dir() else []
+    previous = max((p.stat().st_size for p in beside if p.is_file()), default=0)
+    return max(previous, _tensor_bytes(checkpoint) + SIZE_MARGIN)
+
+
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
 
 
 def existing_checkpoint(path: str | Path) -> Path:

@@ -86,6 +86,16 @@ class _ContinuedWriter(ExperimentWriter):
             writer.writerows(kept)
         self.metrics_keys = header  # new rows append under the same header
 
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        """Lightning rewrites the file in place ("w"): a full disk would leave it cut
+        short. Here the old file stays until the new one is whole."""
+        with open(self.metrics_file_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        with run_dir.atomic_write(self.metrics_file_path, "w") as f:
+            writer = csv.DictWriter(f, fieldnames=fieldnames, lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
 
 class RunCSVLogger(CSVLogger):
     """`csv/metrics.csv`, continued across resumes (see the module docstring)."""

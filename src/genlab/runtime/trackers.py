@@ -23,7 +23,8 @@ def tracked(plain_cfg: Mapping[str, Any], output_dir: Path,
     """The run's loggers, with the config logged and W&B's metrics defined; on exit each
     tracker's run is finished, marked failed when the block raised. Rank 0 pins the W&B
     logger to this run directory's W&B run (continued after a requeue or resume); the CSV
-    and TensorBoard logs continue from `resume_at` (runtime/history.py)."""
+    and TensorBoard logs continue from `resume_at` (runtime/history.py). A run stopped by a
+    signal finishes with its exit code (130, 143): W&B shows it failed, not finished."""
     from omegaconf import OmegaConf
 
     from genlab.runtime.ranks import is_rank_zero
@@ -37,8 +38,9 @@ def tracked(plain_cfg: Mapping[str, Any], output_dir: Path,
         log_config(loggers, plain_cfg)
         define_wandb_metrics(loggers, plain_cfg)  # best-value summaries, one step axis
         yield loggers
-    except BaseException:
-        finish_loggers(loggers, failed=True)
+    except BaseException as err:
+        finish_loggers(loggers, exit_code=getattr(
+            err, "exit_code", 130 if isinstance(err, KeyboardInterrupt) else 1))
         raise
     finish_loggers(loggers)
 
@@ -164,15 +166,15 @@ def log_config(loggers: list, plain_cfg: Mapping[str, Any]) -> None:
         logger.log_hyperparams(flat)
 
 
-def finish_loggers(loggers: list, failed: bool = False) -> None:
-    """Close the W&B run (Lightning leaves it open), marking it failed after an error, so
-    the next run in the same process starts a new one."""
+def finish_loggers(loggers: list, exit_code: int = 0) -> None:
+    """Close the W&B run (Lightning leaves it open), marking it failed after an error
+    (`exit_code` ≠ 0), so the next run in the same process starts a new one."""
     from lightning.pytorch.loggers import WandbLogger
 
     used = False
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.finish(exit_code=1 if failed else 0)
+            logger.experiment.finish(exit_code=exit_code)
             used = True
     if used:  # wandb caches its settings per process: the next run (a sweep job) starts clean
         import wandb

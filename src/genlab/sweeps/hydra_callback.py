@@ -1,6 +1,8 @@
 """The Hydra callback that summarises every multirun when it ends (conf/hydra/default.yaml):
 summary.csv, summary.md and plots in the sweep dir, then the exit code of
-`sweep.fail_policy` (genlab/sweeps/failures.py)."""
+`sweep.fail_policy` (genlab/sweeps/failures.py). From its start to its end the sweep holds
+the lock on its sweep directory (genlab/runtime/run_lock.py): a second `-m` command on the
+same `sweep.name` is refused at once, naming the holder."""
 
 from __future__ import annotations
 
@@ -17,8 +19,31 @@ from genlab.errors import GenlabError
 class SweepSummary(Callback):
     def __init__(self, fail_policy: str = "any") -> None:
         self.fail_policy = fail_policy
+        self._lock: Any = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import atexit
+
+        from genlab.console import print_error
+        from genlab.runtime.run_lock import DirLock
+
+        lock = DirLock(Path(config.hydra.sweep.dir), "sweep")
+        try:
+            lock.acquire()
+        except GenlabError as err:
+            print_error(str(err))
+            sys.exit(err.exit_code)  # SystemExit passes Hydra's callback guard
+        self._lock = lock
+        atexit.register(lock.release)  # also when the sweep ends in an error
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._summarize(config)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _summarize(self, config: DictConfig) -> None:
         from genlab.console import print_error
         from genlab.sweeps.compare import summarize
         from genlab.sweeps.failures import check_policy
