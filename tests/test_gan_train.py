@@ -56,10 +56,14 @@ def test_cgan_digits_logs_to_wandb_and_draws_one_row_per_class(compose_cfg, tmp_
     logged = {k for h in hist for k in h}
     assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= logged
     assert {"class_grid", "d_trace", "samples"} <= {k.split(".")[0] for k in logged}
-    # one row per class (10 digits), one column per fixed noise vector (8); 8×8 tiles are
-    # enlarged to 32 px with 1 px padding
+    # one row per class (10 digits, captioned), one column per fixed noise vector (8): the
+    # 73 × 91 px grid of 8×8 tiles enlarged 4× (nearest) to a short side ≥ 256 px, a title
+    # above (also in the PNG's Title chunk) and the row captions left of it
     with Image.open(out / "images" / "class_grid_epoch001.png") as img:
-        assert img.size == (8 * 33 + 1, 10 * 33 + 1)
+        assert min(img.size) >= 256 and img.width > 73 * 4 and img.height > 91 * 4
+        assert "one row per class" in img.text["Title"] and "epoch 1" in img.text["Title"]
+        grid = img.crop((img.width - 73 * 4, img.height - 91 * 4, img.width, img.height))
+        assert len(set(grid.getdata())) > 2  # samples, not a blank canvas
     ckpt = next((out / "checkpoints").glob("*.ckpt"))
     state = torch.load(ckpt, weights_only=True)
     assert state["hyper_parameters"]["conditional"] is True

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import run_cli, run_dirs
 from fake_datasets import write_mnist
+from test_tracking import assert_readable
 
 TRAIN = ["trainer.max_epochs=1", "logger=csv", "metrics=none", "callbacks=checkpoint",
          "run_id=tiny"]
@@ -46,7 +48,8 @@ def test_sample_grid_npz_and_interpolation(vae_ckpt: Path, tmp_path: Path) -> No
     assert samples["images"].shape == (12, 1, 8, 8) and samples["labels"].size == 0
     assert samples["images"].min() >= 0 and samples["images"].max() <= 1
     assert np.load(out / "interpolation.npz")["images"].shape == (12, 1, 8, 8)
-    assert (out / "samples.png").is_file() and (out / "interpolation.png").is_file()
+    assert_readable(out / "samples.png")
+    assert_readable(out / "interpolation.png")
     bad = run_cli(f"ckpt_path={vae_ckpt}", "labels=[1]", cwd=tmp_path, module="genlab.cli.sample")
     assert bad.returncode == 2 and "unconditional" in bad.stderr
 
@@ -61,7 +64,11 @@ def test_sample_labels_for_a_conditional_gan(tmp_path: Path) -> None:
                    module="genlab.cli.sample", env=ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
     labels = np.load(run_dirs(tmp_path, "sample")[0] / "samples.npz")["labels"]
-    assert labels.tolist() == [3, 7, 3, 7, 3, 7]
+    assert labels.tolist() == [3, 3, 3, 7, 7, 7]  # one row per class, captioned
+    png = run_dirs(tmp_path, "sample")[0] / "samples.png"
+    assert_readable(png)
+    with Image.open(png) as img:
+        assert "one row per class" in img.text["Title"]
 
 
 def test_fetch_without_network_fails_clearly(tmp_path: Path) -> None:

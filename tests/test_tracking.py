@@ -9,6 +9,17 @@ from genlab.train import run
 from wandb_records import config, history, offline_run_dir, records
 
 
+def assert_readable(png: Path) -> None:
+    """A picture a researcher reads as it is: says what it shows (the PNG's Title chunk,
+    written with the title drawn on it), and no side under 256 px (8×8 digits used to come
+    out as 46×37 px). Rules out untitled grids and unenlarged small images."""
+    from PIL import Image
+
+    with Image.open(png) as img:
+        assert len(img.text.get("Title", "")) > 15, png
+        assert min(img.size) >= 256, (png, img.size)
+
+
 def test_offline_wandb_run_holds_config_history_and_images(compose_cfg, tmp_path: Path) -> None:
     cfg = compose_cfg("logger=many", "trainer.max_epochs=2", "model.iwae_samples=5",
                       "model.latent_dim=2", "callbacks.samples.every_n_epochs=1",
@@ -35,6 +46,8 @@ def test_offline_wandb_run_holds_config_history_and_images(compose_cfg, tmp_path
     images = {p.name for p in (out / "images").iterdir()}
     assert {"samples_epoch001.png", "reconstructions_epoch001.png", "latent_space_test.png",
             "interpolation_test.png"} <= images
+    for png in (out / "images").glob("*.png"):
+        assert_readable(png)
     assert (out / "csv" / "metrics.csv").read_text().count("val/elbo") == 1
     assert (out / "tensorboard").is_dir()
     saved = OmegaConf.load(out / "config_resolved.yaml")

@@ -10,21 +10,14 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from genlab.callbacks.history import logged_series, logging_step
-from genlab.callbacks.image_logging import fixed_rng, log_image_file, run_dir, save_grid
-from genlab.callbacks.images import _due, _epoch_due
-
-
-def _save_figure(trainer: L.Trainer, fig, key: str, tag: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = run_dir(trainer) / "images" / f"{key}_{tag}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    log_image_file(trainer, key, path)
-    return path
+from genlab.callbacks.history import logged_series
+from genlab.callbacks.image_logging import (
+    describe,
+    fixed_rng,
+    save_figure,
+    save_grid,
+)
+from genlab.callbacks.images import _due, _epoch_due, class_names
 
 
 def _pyplot():
@@ -61,9 +54,10 @@ class DiscriminatorTrace(Callback):
         ax.plot(trace["step"], trace["train/d_fake"], label="D(G(z)), generated", lw=0.8)
         ax.axhline(0.5, color="k", ls="--", lw=0.8, label="equilibrium 1/2")
         ax.set(xlabel="step (training batches)", ylabel="mean discriminator output",
-               ylim=(0, 1), title="Discriminator on real and generated batches")
+               ylim=(0, 1), title="Discriminator on real and generated training batches\n"
+               f"{describe(trainer, trainer.lightning_module)}")
         ax.legend(loc="best", fontsize=8)
-        return _save_figure(trainer, fig, "d_trace", tag)
+        return save_figure(trainer, fig, "d_trace", tag)
 
 
 class ToyScatter(Callback):
@@ -118,14 +112,18 @@ class ToyScatter(Callback):
             cs = ax.contourf(gx, gy, prob.view(self.grid, self.grid).cpu(), levels=20,
                              cmap="RdBu_r", alpha=0.6, vmin=0, vmax=1)
             fig.colorbar(cs, ax=ax, label="D(x)")
-        ax.scatter(real[:, 0], real[:, 1], s=3, c="k", alpha=0.4, label="real")
-        ax.scatter(fake[:, 0], fake[:, 1], s=3, c="tab:orange", alpha=0.5, label="generated")
+        # generated first, the real points on top as hollow rings: both stay visible where
+        # the generator covers the data (filled real dots vanished under the generated)
+        ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:orange", alpha=0.5, label="generated",
+                   zorder=2)
+        ax.scatter(real[:, 0], real[:, 1], s=10, facecolors="none", edgecolors="k",
+                   linewidths=0.4, alpha=0.5, label="real (validation)", zorder=3)
         if centers is not None:
             ax.scatter(centers[:, 0], centers[:, 1], marker="x", c="tab:green", s=40,
                        label="mode centres")
-        ax.set(aspect="equal", title=f"Real vs generated, step {logging_step(trainer)}")
+        ax.set(aspect="equal", title=f"Real vs generated, {describe(trainer, pl_module)}")
         ax.legend(loc="upper right", fontsize=7)
-        return _save_figure(trainer, fig, "toy_scatter", tag)
+        return save_figure(trainer, fig, "toy_scatter", tag)
 
 
 class JSDTrace(Callback):
@@ -169,15 +167,17 @@ class JSDTrace(Callback):
             top.plot(epochs, v["val/jsd"], "s-", ms=3,
                      label="JSD(data ‖ G), binned at σ (true density)")
         top.axhline(math.log(2), color="k", ls=":", lw=0.8, label="log 2 (disjoint)")
-        top.set(ylabel="nats", title="Jensen–Shannon divergence on the validation split")
+        top.set(ylabel="nats", title="Jensen–Shannon divergence on the validation split\n"
+                f"{describe(trainer, trainer.lightning_module, final=tag == 'final')}")
         top.legend(loc="best", fontsize=7)
         bottom.plot(epochs, v["val/d_real"], "o-", ms=3, label="D(x), real")
         bottom.plot(epochs, v["val/d_fake"], "o-", ms=3, label="D(G(z)), generated")
         bottom.axhline(0.5, color="k", ls="--", lw=0.8, label="optimum 1/2")
         bottom.set(xlabel="epoch", ylabel="mean D", ylim=(0, 1))
-        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        bottom.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)  # one epoch: still a range
         bottom.legend(loc="best", fontsize=7)
-        return _save_figure(trainer, fig, "jsd", tag)
+        return save_figure(trainer, fig, "jsd", tag)
 
 
 def class_grid_inputs(pl_module: L.LightningModule, per_class: int
@@ -203,4 +203,7 @@ class ClassGrid(Callback):
                 and _due(trainer, self.every_n_epochs)):
             return
         z, labels = class_grid_inputs(pl_module, self.per_class)
-        save_grid(trainer, "class_grid", pl_module.generate(z, labels), nrow=self.per_class)
+        save_grid(trainer, "class_grid", pl_module.generate(z, labels), nrow=self.per_class,
+                  row_labels=class_names(pl_module.num_classes),
+                  title=f"Class-conditional samples, {describe(trainer, pl_module)}: one row "
+                        "per class, each column one fixed noise vector")

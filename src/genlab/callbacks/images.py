@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from genlab.callbacks.image_logging import fixed_rng, save_grid
+from genlab.callbacks.image_logging import describe, fixed_rng, save_grid
 from genlab.callbacks.schedule import epoch_due as _epoch_due  # every N epochs and the last
 from genlab.models.generative import is_image_model
 
@@ -20,7 +20,8 @@ def _due(trainer: L.Trainer, every_n_epochs: int) -> bool:
 
 class SampleGrid(Callback):
     """Every N epochs, a grid of `n` samples from `pl_module.sample(n)` with the same noise
-    each time (`seed`), saved as images/samples_epochNNN.png and logged as `samples`."""
+    each time (`seed`) — for a conditional model one row per class, n // K each —
+    saved as images/samples_epochNNN.png and logged as `samples`."""
 
     def __init__(self, every_n_epochs: int = 5, n: int = 64, seed: int = 0) -> None:
         self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
@@ -28,14 +29,29 @@ class SampleGrid(Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not (_due(trainer, self.every_n_epochs) and is_image_model(pl_module)):
             return
+        what = describe(trainer, pl_module)
+        if pl_module.conditional:  # one row per class, named
+            k = pl_module.num_classes
+            per = max(1, self.n // k)
+            labels = torch.arange(k, device=pl_module.device).repeat_interleave(per)
+            with fixed_rng(self.seed, pl_module.device):
+                images = pl_module.sample(len(labels), labels)
+            save_grid(trainer, "samples", images, nrow=per, row_labels=class_names(k),
+                      title=f"Samples, {what}: one row per class, the same noise every epoch")
+            return
         with fixed_rng(self.seed, pl_module.device):
             images = pl_module.sample(self.n)
-        save_grid(trainer, "samples", images, nrow=int(math.sqrt(self.n)))
+        save_grid(trainer, "samples", images, nrow=int(math.sqrt(self.n)),
+                  title=f"{self.n} samples from the prior, {what} (the same noise every epoch)")
+
+
+def class_names(k: int) -> list[str]:
+    return [f"class {c}" for c in range(k)]
 
 
 class ReconstructionGrid(Callback):
-    """Every N epochs, the first `n` validation images (odd rows) above their
-    reconstructions (even rows); logged as `reconstructions`."""
+    """Every N epochs, the first `n` validation images (rows labelled "original") above
+    their reconstructions (rows labelled "reconstruction"); logged as `reconstructions`."""
 
     def __init__(self, every_n_epochs: int = 5, n: int = 32, seed: int = 0) -> None:
         self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
@@ -57,7 +73,10 @@ class ReconstructionGrid(Callback):
         rows = []
         for start in range(0, len(x), nrow):
             rows += [x[start : start + nrow], recon[start : start + nrow]]
-        save_grid(trainer, "reconstructions", torch.cat(rows), nrow=nrow)
+        labels = ["original", "reconstruction"] * (len(rows) // 2)
+        save_grid(trainer, "reconstructions", torch.cat(rows), nrow=nrow, row_labels=labels,
+                  title=f"Validation images and their reconstructions (posterior mean "
+                        f"decoded), {describe(trainer, pl_module)}")
 
 
 class InterpolationGrid(Callback):
@@ -92,4 +111,7 @@ class InterpolationGrid(Callback):
         t = torch.linspace(0, 1, self.steps, device=mu.device).view(1, -1, 1)
         z = start.unsqueeze(1) * (1 - t) + end.unsqueeze(1) * t  # (pairs, steps, D)
         images = pl_module.decode(z.flatten(0, 1))
-        save_grid(trainer, "interpolation", images, nrow=self.steps, tag="test")
+        save_grid(trainer, "interpolation", images, nrow=self.steps, tag="test",
+                  row_labels=[f"pair {i + 1}" for i in range(pairs)],
+                  title=f"Linear interpolation between two test images' posterior means "
+                        f"(left: first image, right: second), {describe(trainer, pl_module)}")

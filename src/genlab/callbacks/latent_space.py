@@ -7,8 +7,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from genlab import run_dir as layout
-from genlab.callbacks.image_logging import log_image_file, run_dir
+from genlab.callbacks.image_logging import describe, save_figure
 
 
 class LatentSpacePlot(Callback):
@@ -60,10 +59,6 @@ class LatentSpacePlot(Callback):
         if labelled:
             fig.colorbar(sc, ax=ax, label="class")
         ax.set(xlabel=axes[0], ylabel=axes[1],
-               title=f"Test-set posterior means ({mu.shape[1]}-d latent)")
-        fig.tight_layout()
-        path = run_dir(trainer) / layout.IMAGES / "latent_space_test.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        plt.close(fig)
-        log_image_file(trainer, "latent_space", path)
+               title=f"Test-set posterior means ({mu.shape[1]}-d latent), coloured by class\n"
+                     f"{describe(trainer, pl_module)}")
+        save_figure(trainer, fig, "latent_space", "test")

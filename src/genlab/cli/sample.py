@@ -19,19 +19,22 @@ from genlab.errors import ConfigError
 
 
 def _labels(cfg: DictConfig, model, n: int):
-    """(n,) class ids cycled from `labels` (one id alone is a one-element list), the
-    model's default labels when it is null, None for an unconditional model."""
+    """(n,) class ids, grouped: each class of `labels` (one id alone is a one-element list;
+    null: every class) repeated ceil(n / classes) times, so that the picture has one row
+    per class; None for an unconditional model."""
     import torch
 
     labels = as_list(cfg.labels)
-    if labels is None:
-        return model.default_labels(n) if model.conditional else None
     if not model.conditional:
-        raise ConfigError("labels", labels, "null for unconditional models")
+        if labels is not None:
+            raise ConfigError("labels", labels, "null for unconditional models")
+        return None
+    if labels is None:
+        labels = list(range(model.num_classes))
     if not labels or min(labels) < 0 or max(labels) >= model.num_classes:
         raise ConfigError("labels", labels, f"class ids in 0..{model.num_classes - 1}")
     given = torch.tensor(labels, dtype=torch.long)
-    return given.repeat(math.ceil(n / len(given)))[:n]
+    return given.repeat_interleave(math.ceil(n / len(given)))[:n]
 
 
 def interpolation(model, rows: int, steps: int, labels):
@@ -43,19 +46,38 @@ def interpolation(model, rows: int, steps: int, labels):
     t = torch.linspace(0, 1, steps).view(1, -1, 1)
     z = (z0.unsqueeze(1) * (1 - t) + z1.unsqueeze(1) * t).flatten(0, 1)
     if hasattr(model, "generate"):  # GANs: labels held fixed along each row
-        row_labels = None if labels is None else labels[:rows].repeat_interleave(steps)
+        if labels is None:
+            row_labels = None
+        else:  # the classes asked for, cycled over the rows, each held along its row
+            classes = labels.unique_consecutive()
+            row_labels = classes.repeat(math.ceil(rows / len(classes)))[:rows]
+            row_labels = row_labels.repeat_interleave(steps)
         return model.generate(z, row_labels)
     return model.decode(z)
 
 
-def save(images, labels, stem: Path, nrow: int) -> None:
+def save(images, labels, stem: Path, nrow: int, title: str,
+         row_labels: list[str] | None = None) -> None:
+    """<stem>.png (titled, enlarged, rows labelled: callbacks/image_logging.py) and
+    <stem>.npz (`images`, `labels`)."""
     import numpy as np
-    from torchvision.utils import save_image
+
+    from genlab.callbacks.image_logging import grid_image, write_png
 
     images = images.detach().float().cpu().clamp(0, 1)
-    save_image(images, stem.with_suffix(".png"), nrow=nrow, padding=1, pad_value=1.0)
-    np.savez(stem.with_suffix(".npz"), images=images.numpy(),
-             labels=np.zeros(0, np.int64) if labels is None else labels.cpu().numpy())
+    write_png(grid_image(images, nrow, title, row_labels), stem.with_suffix(".png"), title)
+    with run_dir.atomic_write(stem.with_suffix(".npz")) as f:
+        np.savez(f, images=images.numpy(),
+                 labels=np.zeros(0, np.int64) if labels is None else labels.cpu().numpy())
+
+
+def _rows(labels, n: int) -> tuple[int, list[str] | None]:
+    """Columns per row and the row captions: one row per class when conditional."""
+    if labels is None:
+        return int(math.ceil(math.sqrt(n))), None
+    classes = list(dict.fromkeys(labels.tolist()))
+    per = math.ceil(n / len(classes))
+    return per, [f"class {c}" for c in classes]
 
 
 def run(cfg: DictConfig) -> Path:
@@ -72,13 +94,19 @@ def run(cfg: DictConfig) -> Path:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    name = f"{model.hparams.get('name', type(model).__name__)} ({Path(cfg.ckpt_path).name})"
     with torch.no_grad():
         images = model.sample(cfg.n, labels)
-        save(images, labels, out / run_dir.SAMPLES, nrow=int(math.ceil(math.sqrt(cfg.n))))
+        nrow, captions = _rows(labels, cfg.n)
+        save(images, labels, out / run_dir.SAMPLES, nrow, row_labels=captions,
+             title=f"{cfg.n} samples from {name}, seed {cfg.seed}"
+                   + (": one row per class" if captions else ""))
         if cfg.interpolate:
             rows = max(1, cfg.n // cfg.steps)
             save(interpolation(model, rows, cfg.steps, labels), None, out / run_dir.INTERPOLATION,
-                 nrow=cfg.steps)
+                 nrow=cfg.steps, row_labels=[f"pair {i + 1}" for i in range(rows)],
+                 title=f"Linear interpolation between two latent points drawn from the prior, "
+                       f"{name}: each row {cfg.steps} steps from one to the other")
     print(f"samples written to {out}")
     return out
 
