@@ -139,3 +139,23 @@ def test_every_failed_write_cause_says_what_to_do() -> None:
     assert "permissions" in texts[errno.EACCES]
     assert "df -h" in texts[errno.EIO]
     assert all(t.startswith(f"Could not write {path}: ") for t in texts.values())
+
+
+def test_a_csv_log_that_cannot_grow_names_its_file(tmp_path: Path) -> None:
+    """Rules out: an append's OSError passed on without a file name (Lightning's CSV
+    writer), so the paragraph could not say which file."""
+    from genlab.runtime.history import RunCSVLogger
+
+    with tmpfs("100k") as fs:
+        logger = RunCSVLogger(save_dir=str(fs), name=run_dir.CSV_DIR, version="")
+        logger.log_metrics({"train/loss": 1.0}, step=0)
+        logger.save()
+        with contextlib.suppress(OSError), open(fs / "filler", "wb", buffering=0) as f:
+            while True:
+                f.write(b"x" * 4096)
+        logger.log_metrics({"train/loss": 0.5, "val/elbo": -3.0}, step=1)
+        with pytest.raises(WriteFailedError) as err:
+            logger.save()
+        assert str(err.value).startswith(
+            f"Could not write {fs / run_dir.CSV_METRICS}: No space left on device.")
+        assert "train/loss" in (fs / run_dir.CSV_METRICS).read_text()  # not cut short

@@ -26,6 +26,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from genlab import run_dir
+from genlab.errors import WriteFailedError
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,17 @@ class _ContinuedWriter(ExperimentWriter):
             writer.writeheader()
             writer.writerows(kept)
         self.metrics_keys = header  # new rows append under the same header
+
+    def save(self) -> None:
+        """Lightning's append, with a failed write named (an append's OSError names no
+        file)."""
+        try:
+            super().save()
+        except OSError as err:
+            if err.errno not in run_dir.WRITE_ERRNOS or isinstance(err, WriteFailedError):
+                raise
+            raise WriteFailedError(run_dir.why_write_failed(self.metrics_file_path, err)) \
+                from err
 
     def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
         """Lightning rewrites the file in place ("w"): a full disk would leave it cut

@@ -39,8 +39,9 @@ def tracked(plain_cfg: Mapping[str, Any], output_dir: Path,
         define_wandb_metrics(loggers, plain_cfg)  # best-value summaries, one step axis
         yield loggers
     except BaseException as err:
-        finish_loggers(loggers, exit_code=getattr(
-            err, "exit_code", 130 if isinstance(err, KeyboardInterrupt) else 1))
+        # a signal's stop: 128 + its number (130, 143); any other failure: 1
+        signum = getattr(err, "signum", 2 if isinstance(err, KeyboardInterrupt) else None)
+        finish_loggers(loggers, exit_code=128 + signum if signum else 1)
         raise
     finish_loggers(loggers)
 
