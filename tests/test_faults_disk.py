@@ -159,3 +159,18 @@ def test_a_csv_log_that_cannot_grow_names_its_file(tmp_path: Path) -> None:
         assert str(err.value).startswith(
             f"Could not write {fs / run_dir.CSV_METRICS}: No space left on device.")
         assert "train/loss" in (fs / run_dir.CSV_METRICS).read_text()  # not cut short
+
+
+def test_a_full_disk_leaves_no_empty_lock_file(tmp_path: Path) -> None:
+    """Rules out: an empty `.genlab.lock` left by a lock that could not be written, which
+    the next run would read as held (unreadable and young) and be refused by."""
+    from genlab.runtime.run_lock import DirLock
+
+    with tmpfs("64k") as fs:
+        (fs / "run").mkdir()
+        with contextlib.suppress(OSError), open(fs / "filler", "wb", buffering=0) as f:
+            while True:
+                f.write(b"x" * 4096)
+        with pytest.raises(WriteFailedError, match="No space left on device"):
+            DirLock(fs / "run").acquire()
+        assert not (fs / "run" / run_dir.LOCK).exists()

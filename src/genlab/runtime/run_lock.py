@@ -42,7 +42,7 @@ from pathlib import Path
 
 from genlab import run_dir
 from genlab.config.naming import slurm_run_name
-from genlab.errors import RunDirLockedError
+from genlab.errors import RunDirLockedError, WriteFailedError
 
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0
@@ -181,10 +181,16 @@ class DirLock:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(asdict(holder)))
-            f.flush()
-            os.fsync(f.fileno())
+        except OSError as err:
+            raise WriteFailedError(run_dir.why_write_failed(self.path, err)) from err
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(asdict(holder)))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:  # a full disk: no empty lock file left to block the next run
+            self.path.unlink(missing_ok=True)
+            raise WriteFailedError(run_dir.why_write_failed(self.path, err)) from err
         self.holder = holder
         self._stop.clear()
         self._beat = threading.Thread(target=self._heartbeat, daemon=True,
