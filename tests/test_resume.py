@@ -79,3 +79,5 @@ def test_sigkill_then_resume_auto_matches_an_uninterrupted_twin(tmp_path: Path) 
     twin, killed = twin_then_killed_and_resumed(
         lambda *args: _cli("trainer.max_epochs=6", *args, cwd=tmp_path), tmp_path, env)
     assert final_metrics(killed) == final_metrics(twin)
+    assert (killed / "csv" / "metrics.csv").read_bytes() == \
+        (twin / "csv" / "metrics.csv").read_bytes()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from genlab.config.naming import run_dir_name, sweep_dir_name, wandb_group
+from genlab.config.naming import run_dir_name, sweep_dir_name, wandb_group, wandb_run_name
 
 # One id per process, fixed at import: Hydra may resolve the run dir more than once, and
 # every resolution must give the same directory. time_ns + pid + random bits keep dirs
@@ -39,6 +39,8 @@ def register_resolvers() -> None:
             "genlab_sweep_name", lambda name=None: sweep_dir_name(name, RUN_ID), use_cache=True)
     if not OmegaConf.has_resolver("genlab_wandb_group"):  # the sweep's name in a multirun
         OmegaConf.register_new_resolver("genlab_wandb_group", wandb_group)
+    if not OmegaConf.has_resolver("genlab_wandb_name"):  # + the job's overrides in a multirun
+        OmegaConf.register_new_resolver("genlab_wandb_name", wandb_run_name)
 
 
 register_resolvers()

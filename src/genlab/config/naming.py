@@ -54,3 +54,57 @@ def wandb_group() -> str | None:
     if hydra_cfg.get("mode") != RunMode.MULTIRUN:
         return None
     return Path(hydra_cfg.sweep.dir).name
+
+
+def wandb_run_name(run_name: str) -> str:
+    """The W&B run's display name: `run_name`, and inside a multirun job also its own
+    command-line overrides (`digits-vae model.latent_dim=8 seed=1`), so a sweep's runs are
+    told apart in the dashboard without opening each config."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return run_name
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.get("mode") != RunMode.MULTIRUN:
+        return run_name
+    shared = _shared_keys(Path(hydra_cfg.sweep.dir))
+    overrides = [o for o in hydra_cfg.overrides.task
+                 if _key(o) not in shared and not _key(o).startswith(("hydra", "sweep."))]
+    return " ".join([run_name, *overrides])
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _shared_keys(sweep_dir: Path) -> set[str]:
+    """Keys the multirun's command line sets to one value for every job (`logger=many`,
+    not `seed=1,2` or `seed=range(3)`), from the `multirun.yaml` Hydra's sweepers write
+    before launching: they say nothing about one job."""
+    from omegaconf import OmegaConf
+
+    try:
+        typed = [str(o) for o in OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task]
+    except Exception:  # noqa: BLE001 — no record: name the job by all its overrides
+        return set()
+    return {_key(o) for o in typed if "=" in o and not _sweeps(o.split("=", 1)[1])}
+
+
+def _sweeps(value: str) -> bool:
+    """A comma outside brackets/quotes (`1,2`) or a sweep function (`range(3)`)."""
+    if value.split("(", 1)[0] in ("range", "choice", "interval", "glob", "tag"):
+        return True
+    depth, quote = 0, ""
+    for ch in value:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return True
+    return False

@@ -25,7 +25,7 @@ class Classifier(L.LightningModule):
         if num_classes <= 0:
             raise ConfigError("data", "a dataset without labels", "labelled data (num_classes > 0)",
                               "A classifier needs class labels.")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the flat run config is logged instead
         self.data_shape = tuple(data_shape)
         self.net = instantiate(net, in_shape=self.data_shape, num_classes=num_classes)
 

@@ -196,7 +196,7 @@ class GAN(L.LightningModule):
                 raise ParameterError(key, clip, "a number ≥ 0 (or null: off)")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise ParameterError("ema_decay", ema_decay, "null (off) or a number in (0, 1)")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the flat run config is logged instead
         self.automatic_optimization = False
         self.data_shape = tuple(data_shape)
         self.conditional, self.num_classes = conditional, num_classes

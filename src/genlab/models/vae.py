@@ -82,7 +82,7 @@ class VAE(L.LightningModule):
         if not 0 <= min_std < gaussian_std:
             raise ParameterError("min_std", min_std,
                                  f"a value in [0, gaussian_std = {gaussian_std})")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the flat run config is logged instead
         self.data_shape = tuple(data_shape)
         self.conditional, self.num_classes = False, num_classes  # models/generative.py
         self.encoder = instantiate(encoder, "encoder", in_shape=self.data_shape,

@@ -41,11 +41,12 @@ def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: 
                        if k.startswith("test/")}
     record: dict[str, Any] = {}
     if trainer.is_global_zero:
+        from genlab.callbacks.history import epoch_values
         from genlab.runtime.trackers import summarize_record
 
         record = final_record(trainer, best, tested, train, test_values, output_dir)
         report(record, output_dir)
-        summarize_record(trainer.loggers, record)
+        summarize_record(trainer.loggers, record, epoch_values(trainer))
     _end_process_group()
     if not trainer.is_global_zero:  # the other ranks hold the same synced values
         return {**_floats(trainer.callback_metrics)}

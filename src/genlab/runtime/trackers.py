@@ -211,14 +211,63 @@ def define_wandb_metrics(loggers: list, cfg: Mapping[str, Any]) -> None:
             run.define_metric(name, step_metric=STEP, summary=summary)
 
 
-def summarize_record(loggers: list, record: Mapping[str, Any]) -> None:
-    """Put the final record's epochs (0-based) in each W&B run's summary: `best/epoch`,
-    `test/epoch`, `last/epoch`, beside the best-value summaries."""
-    from lightning.pytorch.loggers import WandbLogger
+def summarize_record(loggers: list, record: Mapping[str, Any],
+                     val_history: Mapping[int, Mapping[str, float]]) -> None:
+    """Each W&B run's summary, set from the run's record at its end: the epochs (0-based)
+    `best/epoch`, `test/epoch`, `last/epoch`, and for every val/test metric with a
+    direction (config/choices.py METRIC_DIRECTION) its best value, `{"max": v}` or
+    `{"min": v}`, over the whole history (resumes included). Set explicitly because W&B's
+    glob summaries (`define_metric("val/fid*")`) were applied to some names and not others
+    (val/is_classifier stayed a last value)."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
-    epochs = {f"{group}/epoch": record[group]["epoch"] for group in ("best", "test", "last")
-              if isinstance(record.get(group), Mapping) and record[group].get("epoch") is not None}
+    summary: dict[str, Any] = {
+        f"{group}/epoch": record[group]["epoch"] for group in ("best", "test", "last")
+        if isinstance(record.get(group), Mapping) and record[group].get("epoch") is not None}
+    series: dict[str, list[float]] = {}
+    for values in val_history.values():
+        for name, value in values.items():
+            series.setdefault(name, []).append(value)
+    for name, value in ((record.get("test") or {}).get("values") or {}).items():
+        series.setdefault(name, []).append(value)
+    for name, values in series.items():
+        if (goal := direction(name)) is not None:
+            summary[name] = {goal: (max if goal == "max" else min)(values)}
+    import warnings
+
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and epochs and \
-                not getattr(logger, "_genlab_disabled", False):
-            logger.experiment.summary.update(epochs)
+        if getattr(logger, "_genlab_disabled", False):
+            continue
+        try:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.summary.update(summary)
+            elif isinstance(logger, TensorBoardLogger):
+                tensorboard_hparams(logger, record.get("metrics") or {})
+        except Exception as err:  # a tracker must not fail a finished run
+            warnings.warn(f"{type(logger).__name__} could not take the final record "
+                          f"({err!s:.200}); metrics.json and the CSV log have it.",
+                          stacklevel=2)
+
+
+def tensorboard_hparams(logger: Any, metrics: Mapping[str, float]) -> None:
+    """TensorBoard's HPARAMS data for this run: the flat config it was given at the start
+    (`logger.hparams`) against the final record's metrics, written as `record/<name>`
+    scalars (the best epoch's validation values and the test values: HPARAMS shows a
+    metric's latest value, which for `val/*` would be the last epoch's). Lightning writes
+    hparams data only together with metrics, and the run has none at the start."""
+    params = {k: v if isinstance(v, int | float | str | bool) else str(v)
+              for k, v in (logger.hparams or {}).items()}
+    final = {f"record/{k}": float(v) for k, v in metrics.items()}
+    if not final:
+        return
+    # run_name=".": the hparams go into this run's own directory (add_hparams would
+    # otherwise make a sub-run named by the time)
+    logger.experiment.add_hparams(params, final, run_name=".")
+    logger.experiment.flush()
+
+
+def direction(name: str) -> str | None:
+    """"val/fid_classifier" → "min": the direction of the metric family it belongs to."""
+    base = name.split("/", 1)[-1]
+    hits = [k for k in METRIC_DIRECTION if base == k or base.startswith(f"{k}_")]
+    return METRIC_DIRECTION[max(hits, key=len)] if hits else None
