@@ -21,6 +21,11 @@ class SweepSummary(Callback):
         self.fail_policy = fail_policy
         self._lock: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # submitit pickles the Hydra callbacks into each SLURM job: the sweep lock (held by
+        # the submitting process, a thread lock inside) stays behind
+        return {**self.__dict__, "_lock": None}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         import atexit
 
