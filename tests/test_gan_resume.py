@@ -52,6 +52,8 @@ def test_gan_killed_then_resumed_matches_an_uninterrupted_twin(tmp_path: Path) -
     metrics = final_metrics(killed)
     assert {"val/fid_classifier", "test/fid_classifier", "val/jsd_lower_bound"} <= set(metrics)
     assert metrics == final_metrics(twin)
+    assert (killed / "csv" / "metrics.csv").read_bytes() == \
+        (twin / "csv" / "metrics.csv").read_bytes()
     # 6 epochs × (9 D steps + 4 G steps): both players' steps count
     assert _global_step(killed) == _global_step(twin) == 6 * 13
 
@@ -75,5 +77,9 @@ def test_gan_preempted_on_slurm_requeues_and_matches_an_uninterrupted_twin(tmp_p
     assert proc.returncode == 0, out[-4000:]
     assert "written, requeueing the job" in (sweep / "1" / "train.log").read_text()
     assert final_metrics(sweep / "1") == final_metrics(sweep / "0")
+    # the record too: the requeued run's CSV (rows after the preemption checkpoint replaced)
+    # is the uninterrupted twin's, byte for byte (tests/test_run_record.py)
+    assert (sweep / "1" / "csv" / "metrics.csv").read_bytes() == \
+        (sweep / "0" / "csv" / "metrics.csv").read_bytes()
     # 8 epochs × (9 D + 4 G steps) per rank
     assert _global_step(sweep / "1") == _global_step(sweep / "0") == 8 * 13

@@ -33,7 +33,21 @@ def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
         raise ConfigError("resume", resume, " | ".join(("null", *RESUME_MODES)),
                           "To start from a given file use ckpt_path=PATH.")
     last = last_checkpoint(output_dir) if resume == "auto" else None
-    return str(last) if last else cfg.get("ckpt_path")
+    return str(last) if last else cfg.get("ckpt_path") or slurm_requeue_checkpoint(output_dir)
+
+
+def slurm_requeue_checkpoint(output_dir: Path) -> str | None:
+    """Inside a SLURM job with no checkpoint asked for, the run directory's newest
+    `hpc_ckpt_N.ckpt` (a requeued job's preemption checkpoint): what Lightning would resume
+    from by itself (`ckpt_path="hpc"`). Named here, so the run knows it continues (its
+    history is kept, not restarted)."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    if not SLURMEnvironment.detect():
+        return None
+    found = [(int(v), p) for p in output_dir.glob(run_dir.HPC_CHECKPOINTS)
+             if (v := p.stem.rsplit("_", 1)[-1]).isdigit()]
+    return str(max(found)[1]) if found else None
 
 
 @dataclass(frozen=True)
