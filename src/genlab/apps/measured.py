@@ -202,11 +202,12 @@ def run_arithmetic(lm: LatentModel, x: torch.Tensor, y: torch.Tensor, judge: Jud
     if lm.conditional:
         methods["label_swap"] = _decode(lm, z_src, b, batch_size)
     methods["reconstruction"] = _decode(lm, z_src, y if lm.conditional else None, batch_size)
-    result = AppResult(title=f"arithmetic z(source) - mean z(A) + mean z(B), k={k}: "
-                             "source, each method (target = the next class row)")
-    result.add("source", x, x, b)
     cols = min(FIGURE_COLUMNS, len(x))
-    result.figure = [(f"source (to {b[:cols].tolist()})"[:22], x[:cols])]
+    targets = " ".join(str(c) for c in b[:cols].tolist())
+    result = AppResult(title=f"arithmetic z(source) - mean z(A) + mean z(B), k={k}; "
+                             f"target classes: {targets}")
+    result.add("source", x, x, b)
+    result.figure = [("source", x[:cols])]
     style_src = {"mass": stroke_mass(x), "slant": slant(x)}
     for method, images in methods.items():
         result.add(method, images, x, b)
