@@ -21,8 +21,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     from genlab.config.instantiate import instantiate
     from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.environment import tweak_environment
     from genlab.runtime.trackers import build_loggers, finish_loggers
 
+    tweak_environment()  # the same quiet console as genlab-train
     model, train_cfg = load_trained(cfg.ckpt_path, cfg.get("train_config"))
     with open_dict(cfg):
         cfg.data = train_cfg.data  # the metrics' reference data is the training data

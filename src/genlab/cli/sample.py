@@ -85,7 +85,9 @@ def run(cfg: DictConfig) -> Path:
 
     from genlab.models.generative import GenerativeModel
     from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.environment import tweak_environment
 
+    tweak_environment()  # the same quiet console as genlab-train
     model, _ = load_trained(cfg.ckpt_path, cfg.get("train_config"))
     if not isinstance(model, GenerativeModel):
         raise ConfigError("ckpt_path", str(cfg.ckpt_path), "a checkpoint of a generative "

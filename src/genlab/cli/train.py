@@ -8,6 +8,7 @@ so a typo is reported in well under a second.
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import hydra
@@ -40,6 +41,7 @@ def run(cfg: DictConfig) -> float | None:
     from genlab.runtime.trackers import tracked
 
     tweak_environment()
+    started = time.monotonic()
     output_dir = Path(cfg.paths.output_dir)
     # one writer per run directory (rank 0 holds it); a failed write or a signal from here
     # on is one paragraph saying how to continue the run
@@ -69,6 +71,8 @@ def run(cfg: DictConfig) -> float | None:
                                            output_dir=output_dir)
                 except SystemExit as err:  # Lightning's own ends of Ctrl-C and SIGTERM
                     raise lightning_exit(trainer, err) from err
+    if is_rank_zero():  # last, after the trackers' own closing lines
+        print_closing(output_dir, time.monotonic() - started)
     return metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
 
 
@@ -102,11 +106,65 @@ def record(cfg: DictConfig, plain: dict, start_line: str | None) -> None:
 
     from genlab.console import print_note
 
-    Console().print(config_tree(plain, CONFIG_ORDER))
+    if cfg.get("print_config"):
+        Console().print(config_tree(plain, CONFIG_ORDER))
+    else:
+        Console(highlight=False).print(run_header(cfg, plain), soft_wrap=True)
     if start_line:
         print_note(start_line + _changed_since_parent(cfg, plain))
     output_dir = Path(cfg.paths.output_dir)
     run_dir.write_text(output_dir / run_dir.CONFIG, OmegaConf.to_yaml(OmegaConf.create(plain)))
+
+
+def run_header(cfg: DictConfig, plain: dict) -> str:
+    """The few lines that say which run this is (the whole config: print_config=true, and
+    always <run>/config_resolved.yaml)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    choices, overrides = {}, []
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        choices = dict(hc.runtime.choices)
+        overrides = [o for o in hc.overrides.task if not o.startswith("hydra.")]
+    picked = " · ".join(f"{g} {choices[g]}" for g in
+                        ("experiment", "data", "model", "trainer", "logger", "metrics")
+                        if choices.get(g) not in (None, "null"))
+    wandb = next((v for v in (plain.get("logger") or {}).values()
+                  if isinstance(v, dict) and str(v.get("_target_", "")).endswith("WandbLogger")),
+                 None)
+    lines = [f"[bold]genlab-train[/] {cfg.paths.output_dir}",
+             f"  {picked} · seed {plain.get('seed')}" if picked else f"  seed {plain.get('seed')}"]
+    if overrides:
+        lines.append(f"  overrides: {' '.join(overrides)}")
+    if wandb:
+        mode = "offline" if wandb.get("offline") else "online"
+        group = f", group {wandb['group']}" if wandb.get("group") else ""
+        lines.append(f"  W&B: {wandb.get('project')}/{wandb.get('name')}{group} ({mode})")
+    lines.append(f"  config: {Path(cfg.paths.output_dir) / run_dir.CONFIG} "
+                 "(print_config=true prints it)")
+    return "\n".join(lines)
+
+
+def print_closing(output_dir: Path, seconds: float) -> None:
+    """One closing paragraph: where the run is, how long it took, its best checkpoint and
+    the commands to continue and to evaluate it (the numbers are in the table above)."""
+    from rich.console import Console
+
+    record = run_dir.read_json(output_dir / run_dir.METRICS) or {}
+    best = record.get("best") or {}
+    minutes, secs = divmod(round(seconds), 60)
+    lines = [f"[bold]genlab:[/] done in {minutes} min {secs} s — {output_dir}"]
+    if best:
+        value = (best.get("val") or {}).get(best.get("monitor"))
+        shown = f" ({best.get('monitor')} {value:.4f})" if value is not None else ""
+        lines.append(f"  best: epoch {best['epoch']}{shown} → {best['checkpoint']}")
+    last = output_dir / run_dir.CHECKPOINTS / "last.ckpt"
+    if last.is_file():
+        lines.append(f"  continue: genlab-train ckpt_path={last} trainer.max_epochs=<more>")
+    tested = (record.get("test") or {}).get("checkpoint") or best.get("checkpoint")
+    if tested and Path(tested).is_file():
+        lines.append(f"  evaluate: genlab-eval ckpt_path={tested}")
+    Console(highlight=False).print("\n".join(lines), soft_wrap=True)
 
 
 def _changed_since_parent(cfg: DictConfig, plain: dict) -> str:

@@ -345,6 +345,7 @@ ROOT_SPECS: dict[str, Spec] = {
     "ckpt_path": Spec("path", nullable=True),
     "project": STR, "run_name": Spec("name"), "task_name": Spec("name"),
     "run_id": Spec("name", nullable=True),
+    "print_config": BOOL,
     "tags": Spec("list", nullable=True, item=STR),
     "sweep.name": Spec("name", nullable=True),
     "sweep.fail_policy": Spec("str", choices=FAIL_POLICIES),

@@ -36,7 +36,9 @@ def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: 
     tested = best or (ckpt_path if not fit else None)
     test_values: dict[str, float] = {}
     if test:
-        trainer.test(model, datamodule=datamodule, ckpt_path=tested or None, weights_only=True)
+        # verbose=False: the record table below shows the test values, once
+        trainer.test(model, datamodule=datamodule, ckpt_path=tested or None, weights_only=True,
+                     verbose=False)
         test_values = {k: v for k, v in _floats(trainer.callback_metrics).items()
                        if k.startswith("test/")}
     record: dict[str, Any] = {}

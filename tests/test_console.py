@@ -1,0 +1,50 @@
+"""The console of a run, as a user sees it (issue 25): a short header instead of the
+200-line config tree, no foreign noise, one final table and one closing paragraph."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import run_cli
+
+FOREIGN = re.compile(r"Warning|warn\(|litlogger|LeafSpec|GPU available|TPU available|"
+                     r"Total FLOPs|Test metric|Restoring states|wandb:|Traceback")
+
+
+def test_default_run_console_fits_a_screen_without_foreign_noise(tmp_path: Path) -> None:
+    """The default run (W&B offline), 2 epochs: at most 30 lines from start to end with no
+    warning or library chatter; the header names the run dir and the choices, the closing
+    paragraph the best checkpoint and the commands to continue and to evaluate. Rules out
+    the config tree printed by default (~200 lines), Lightning's "Test metric" table beside
+    genlab's, W&B's history/summary block and Lightning's `log_every_n_steps` warning."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_SILENT")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "genlab.train", "trainer.max_epochs=2", "metrics=none",
+         "trainer.enable_progress_bar=false", "model.iwae_samples=10", "run_id=c"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**env, "WANDB_MODE": "offline", "GENLAB_ROOT": str(tmp_path),
+             "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) <= 30, "\n".join(lines)
+    noisy = [line for line in lines if FOREIGN.search(line)]
+    assert not noisy, noisy
+    run = tmp_path / "logs" / "train" / "runs" / "c"
+    text = "\n".join(lines)
+    assert f"genlab-train {run}" in text and "data digits · model vae" in text
+    assert "final record" in text and text.count("nll_iwae") == 1
+    assert f"genlab-train ckpt_path={run}/checkpoints/last.ckpt" in text
+    assert "genlab-eval ckpt_path=" in text and "best: epoch 1" in text
+
+
+def test_print_config_prints_the_tree(tmp_path: Path) -> None:
+    """The full tree stays one key away. Rules out a header with no way back to the tree."""
+    proc = run_cli("print_config=true", "trainer.max_epochs=1", "metrics=none",
+                   "logger=csv", "callbacks=none", "model.iwae_samples=2", cwd=tmp_path,
+                   env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "latent_dim: 16" in proc.stdout and len(proc.stdout.splitlines()) > 100
