@@ -19,7 +19,7 @@ directories that name it still load; its features are its hidden layer.
 
 `shift` > 0 adds the one augmentation of its training recipe, `RandomShift`: in training
 mode each image is moved by up to round(shift · side) pixels in x and y, as a random crop
-of its edge-replicated padding — ±2 px at 28 and 32 px for shift 0.07, none on the 8×8
+of its edge-replicated padding — ±2 px at 28 and 32 px for shift 0.06, none on the 8×8
 digits (±1 px there, an eighth of the image, lowered the test accuracy on 4 of 4 seeds);
 the identity in eval mode, so the judge's features and logits are unaffected
 (experiments/README.md#the-metric-judge-on-five-seeds).
