@@ -49,9 +49,10 @@ def tmpfs(size: str) -> Iterator[Path]:
 
 
 def _leftovers(root: Path) -> list[Path]:
-    """Temporary files of atomic_write and empty files under real names."""
+    """Temporary files of atomic_write and empty files under real names (the job's log
+    may be empty: nothing logged to it)."""
     return [p for p in root.rglob("*") if p.is_file() and
-            (".tmp-" in p.name or p.stat().st_size == 0)]
+            (".tmp-" in p.name or (p.stat().st_size == 0 and p.suffix != ".log"))]
 
 
 def _epoch(ckpt: Path) -> int:
