@@ -48,3 +48,11 @@ def test_print_config_prints_the_tree(tmp_path: Path) -> None:
                    env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "latent_dim: 16" in proc.stdout and len(proc.stdout.splitlines()) > 100
+
+
+def test_version_is_genlabs(tmp_path: Path) -> None:
+    """Rules out `--version` answered by Hydra ("Hydra 1.3.8")."""
+    for module in ("genlab.train", "genlab.cli.eval"):
+        proc = run_cli("--version", cwd=tmp_path, module=module)
+        assert proc.returncode == 0 and proc.stdout.startswith("genlab "), proc.stdout
+        assert "lightning " in proc.stdout and "Hydra" not in proc.stdout

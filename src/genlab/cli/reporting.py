@@ -30,9 +30,34 @@ def command_main(hydra_main: Callable[[], Any], config_name: str) -> None:
     gets genlab's one-paragraph error and exit code 2, not Hydra's; then run Hydra."""
     from genlab.config.preflight import preflight
 
+    answer_version(sys.argv[1:])
     with reported_errors():
         preflight(sys.argv[1:], config_name)
     hydra_main()
+
+
+def answer_version(args: list[str]) -> None:
+    """`--version`: genlab's version and its libraries', exit 0 (Hydra would print its own,
+    "Hydra 1.3.8")."""
+    if "--version" in args:
+        print(versions())
+        sys.exit(0)
+
+
+def versions() -> str:
+    """"genlab 0.1.0 (torch …, lightning …, hydra-core …, …)" from the installed metadata
+    (no import of torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    libraries = ("torch", "torchvision", "lightning", "hydra-core", "omegaconf", "torchmetrics",
+                 "torch-fidelity", "wandb")
+    return f"genlab {of('genlab')} ({', '.join(f'{n} {of(n)}' for n in libraries)})"
 
 
 def run_reporting_errors(run: Callable[[Any], Any], cfg: Any) -> Any:

@@ -15,7 +15,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genlab import run_dir
-from genlab.cli.reporting import reported_errors
+from genlab.cli.reporting import answer_version, reported_errors
 from genlab.config import config_dir
 from genlab.config.instantiate import resolved
 from genlab.config.redaction import redact
@@ -204,6 +204,7 @@ def main() -> None:
     from genlab.runtime.ranks import is_rank_zero
     from genlab.runtime.run_lock import holding, predictable_run_dir
 
+    answer_version(sys.argv[1:])
     sys.argv[1:] = continued_argv(sys.argv[1:])
     with reported_errors():
         preflight(sys.argv[1:], "train")
