@@ -20,8 +20,9 @@ from genlab.errors import ConfigError
 ROOT = Path(config_dir())
 # groups that are not chosen on the command line by their folder name: `optimize` is
 # selected by each model config (all three options are reached through model=…); hydra/*
-# configures Hydra itself, not genlab's objects
-SKIP = ("hydra", "optimize", "local")
+# configures Hydra itself, not genlab's objects; `app` is genlab-apply's group (conf/apply.yaml),
+# not train.yaml's: its keys are ruled by COMMAND_SPECS["apply"] (tests/test_apps_cli.py)
+SKIP = ("hydra", "optimize", "local", "app")
 
 
 def _options() -> list[str]:
