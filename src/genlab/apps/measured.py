@@ -242,7 +242,7 @@ def run_interpolate(lm: LatentModel, x: torch.Tensor, y: torch.Tensor, judge: Ju
                                  l0.view(-1, 1), l1.view(-1, 1)).flatten()
         paths[name] = _decode(lm, walk(z0, z1, steps).flatten(0, 1), labels, batch_size)
     result = AppResult(title=f"interpolation between real images ({steps} steps; "
-                             "rows: pairs × methods)")
+                             "rows: pairs x methods)")
     originals = torch.stack([x0, x1], 1).repeat_interleave(-(-steps // 2), 1)[:, :steps]
     for name, images in paths.items():
         classes = judged(judge, images).view(pairs, steps)

@@ -31,9 +31,9 @@ def hole_psnr(result: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) 
 
 
 def psnr(result: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    """(B,) PSNR in dB of whole images (torchmetrics)."""
+    """(B,) PSNR in dB of whole images (torchmetrics), capped at 100 dB (identical images)."""
     return peak_signal_noise_ratio(result, original, data_range=1.0, reduction="none",
-                                   dim=(1, 2, 3))
+                                   dim=(1, 2, 3)).clamp(max=100.0)
 
 
 def ssim(result: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
