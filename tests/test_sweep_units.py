@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,8 +118,12 @@ def _run_dir(root: Path, job: str, overrides: list[str], elbo: float | None) -> 
     run = root / job
     (run / ".hydra").mkdir(parents=True)
     (run / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
-    (run / "config_resolved.yaml").write_text(
-        "task_name: train\noptimized_metric: val/elbo\noptimized_mode: max\n")
+    # the resolved config holds what the overrides set (as a real run's does)
+    config = OmegaConf.create({"task_name": "train", "optimized_metric": "val/elbo",
+                               "optimized_mode": "max"})
+    for o in overrides:
+        OmegaConf.update(config, *o.split("=", 1), force_add=True)
+    (run / "config_resolved.yaml").write_text(OmegaConf.to_yaml(config))
     if elbo is not None:
         (run / "metrics.json").write_text(json.dumps(
             {"metrics": {"val/elbo": elbo, "test/elbo": elbo - 1}}))
@@ -140,4 +145,36 @@ def test_summary_of_run_dirs(tmp_path: Path) -> None:
     assert "Common overrides: `logger=csv`" in md
     assert (sweep / "objective_vs_model.latent_dim.png").is_file()
     assert read_run(sweep / "0").params == {"model.latent_dim": "2", "seed": "0",
-                                            "logger": "csv"}
+                                            "logger": "csv", "optimized_metric": "val/elbo",
+                                            "optimized_mode": "max"}
+
+
+def test_compare_columns_come_from_the_run_configs(tmp_path: Path) -> None:
+    """A baseline with no override shows its config's value (was `model.latent_dim=None`
+    beside a run given 8), only keys that differ are columns (a key typo'd on one command
+    line that composed into no config is none), a seed-only group gets its mean ± std row,
+    and a single run's value has no "± 0". Rules out columns read from the overrides."""
+    from genlab.sweeps.summary import swept_keys
+
+    def run(job: str, overrides: list[str], latent: int, seed: int, elbo: float) -> None:
+        d = _run_dir(tmp_path / "cmp", job, overrides, elbo)
+        (d / "config_resolved.yaml").write_text(
+            "task_name: train\noptimized_metric: val/elbo\noptimized_mode: max\n"
+            f"seed: {seed}\nmodel:\n  latent_dim: {latent}\n  beta: 1.0\n"
+            f"paths:\n  output_dir: /x/{job}\n")
+
+    run("0", [], 16, 42, -30.0)
+    run("1", ["model.latent_dim=8", "mdoel.beta=2"], 8, 42, -31.0)
+    records = summarize([tmp_path / "cmp"], tmp_path / "cmp")
+    assert swept_keys(records) == ["model.latent_dim"]
+    assert records[0].params["model.latent_dim"] == "16"
+    md = (tmp_path / "cmp" / "summary.md").read_text()
+    assert "± 0" not in md and "mdoel" not in md
+
+    shutil.rmtree(tmp_path / "cmp")  # a seed-only sweep
+    for job, seed, elbo in (("0", 1, -30.0), ("1", 2, -32.0)):
+        run(job, [f"seed={seed}"], 16, seed, elbo)
+    records = summarize([tmp_path / "cmp"], tmp_path / "cmp")
+    assert swept_keys(records) == ["seed"]
+    md = (tmp_path / "cmp" / "summary.md").read_text()
+    assert "| all runs | 2 | -31 ± 1.4 |" in md

@@ -1,6 +1,11 @@
 """genlab-compare DIR [DIR ...]: the sweep summary (summary.csv, summary.md, plots) from
 finished sweep directories or run directories, the same files a multirun writes at its end.
 
+The columns are the config keys whose values differ between the runs (read from each
+run's config_resolved.yaml, defaults included), then each run's status and final
+metrics; failed runs show their reason (failure.json) and log. Settings run over several
+seeds get a mean ± std row; a single run shows its value alone.
+
     genlab-compare logs/train/multiruns/vae_latent_dim            # rewrites its summary
     genlab-compare logs/train/multiruns/a logs/train/runs/x --out comparison/
 """
@@ -37,7 +42,8 @@ def summary_dir(dirs: list[Path], out: Path | None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="genlab-compare", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="genlab-compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep directories or run directories")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the summary (default: the directory itself when "

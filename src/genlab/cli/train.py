@@ -121,11 +121,15 @@ def run_header(cfg: DictConfig, plain: dict) -> str:
     always <run>/config_resolved.yaml)."""
     from hydra.core.hydra_config import HydraConfig
 
+    from genlab.config.redaction import redact_override
+
     choices, overrides = {}, []
     if HydraConfig.initialized():
         hc = HydraConfig.get()
         choices = dict(hc.runtime.choices)
-        overrides = [o for o in hc.overrides.task if not o.startswith("hydra.")]
+        # as typed (interpolations unresolved), and never a secret
+        typed = OmegaConf.to_container(hc.overrides.task, resolve=False)
+        overrides = [redact_override(str(o)) for o in typed if not str(o).startswith("hydra.")]
     picked = " · ".join(f"{g} {choices[g]}" for g in
                         ("experiment", "data", "model", "trainer", "logger", "metrics")
                         if choices.get(g) not in (None, "null"))

@@ -68,8 +68,13 @@ def wandb_run_name(run_name: str) -> str:
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.get("mode") != RunMode.MULTIRUN:
         return run_name
+    from omegaconf import OmegaConf
+
+    from genlab.config.redaction import redact_override
+
     shared = _shared_keys(Path(hydra_cfg.sweep.dir))
-    overrides = [o for o in hydra_cfg.overrides.task
+    typed = [str(o) for o in OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)]
+    overrides = [redact_override(o) for o in typed
                  if _key(o) not in shared and not _key(o).startswith(("hydra", "sweep."))]
     return " ".join([run_name, *overrides])
 

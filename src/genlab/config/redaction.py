@@ -30,3 +30,10 @@ def redact(node: Any, _secrets: set[str] | None = None) -> Any:
     if isinstance(node, str) and any(s in node for s in secrets):
         return REDACTED
     return node
+
+
+def redact_override(override: str) -> str:
+    """`key=value` from a command line, as it may be printed: the value redacted when the
+    key looks like a credential or the value holds a secret environment value."""
+    key, sep, value = override.partition("=")
+    return f"{key}={redact({key: value})[key]}" if sep else override

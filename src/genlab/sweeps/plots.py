@@ -59,8 +59,8 @@ def plot_objective_vs(records: list[RunRecord], key: str, keys: list[str],
             ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(key)
     ax.set_ylabel(objective if scatter else f"{objective} (mean ± std over seeds)")
-    if len(series) > 1:
-        ax.legend(fontsize="small")
+    if len(series) > 1:  # beside the axes: many series must not squeeze the plot
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     return _save(fig, out_dir / f"objective_vs_{key.replace('/', '_')}.png")
 
 
@@ -82,8 +82,9 @@ def plot_learning_curves(records: list[RunRecord], keys: list[str], out_dir: Pat
                 label=label if first else None)
     ax.set_xlabel("step")
     ax.set_ylabel(objective)
-    if len(colors) <= 20:
-        ax.legend(fontsize="x-small", ncol=2 if len(colors) > 8 else 1)
+    if len(colors) <= 20:  # beside the axes, not over them
+        ax.legend(fontsize="x-small", ncol=2 if len(colors) > 10 else 1, loc="upper left",
+                  bbox_to_anchor=(1.02, 1), borderaxespad=0)
     return _save(fig, out_dir / "learning_curves.png")
 
 

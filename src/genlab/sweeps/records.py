@@ -27,16 +27,45 @@ class RunRecord:
     wandb_id: str | None = None
     reason: str = ""
     log: str = ""
+    config: dict[str, str] = field(default_factory=dict)  # flat resolved config, as text
 
     @property
     def params(self) -> dict[str, str]:
-        """key → value of each `key=value` override (hydra.* and deletions left out)."""
+        """key → value the run was made with: its resolved config, flat (`model.latent_dim`
+        → "16", whether given on the command line or by a default); a run that failed
+        before saving its config has only its `key=value` overrides. Keys that say where or
+        under which name a run is, not what it is, are left out."""
         pairs = (o.split("=", 1) for o in self.overrides if "=" in o)
-        return {k.lstrip("+"): v for k, v in pairs if not k.lstrip("+~").startswith("hydra")}
+        given = {k.lstrip("+"): v for k, v in pairs if not k.lstrip("+~").startswith("hydra")}
+        chosen = self.config or given  # a key typo'd on a command line is in no config
+        return {k: v for k, v in chosen.items() if not k.startswith(NOT_SETTINGS)}
 
     @property
     def objective(self) -> float | None:
         return self.metrics.get(self.optimized_metric) if self.optimized_metric else None
+
+
+# locations, names and trackers: they differ between runs without making them different
+NOT_SETTINGS = ("paths.", "hydra", "run_name", "run_id", "ckpt_path", "resume", "logger.",
+                "trainer.default_root_dir", "callbacks.model_checkpoint.dirpath",
+                "callbacks.last_checkpoint.dirpath", "metrics.cache_dir", "sweep.", "tags",
+                "print_config", "task_name")
+
+
+def _flat(node: object, prefix: str = "") -> dict[str, str]:
+    if isinstance(node, dict):
+        out: dict[str, str] = {}
+        for key, value in node.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: _text(node)}
+
+
+def _text(value: object) -> str:
+    """A config value as an override would spell it (True → "true", None → "null")."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "null" if value is None else str(value)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -56,7 +85,8 @@ def read_run(path: Path) -> RunRecord:
     overrides = _yaml(path / run_dir.OVERRIDES) or []
     config = _yaml(path / run_dir.CONFIG) or _yaml(path / run_dir.HYDRA_CONFIG)
     record = RunRecord(job=path.name, run_dir=path, overrides=[str(o) for o in overrides],
-                       status="incomplete", wandb_id=wandb_run_id(path))
+                       status="incomplete", wandb_id=wandb_run_id(path),
+                       config=_flat(config) if isinstance(config, dict) else {})
     record.optimized_metric = (config or {}).get("optimized_metric")
     record.optimized_mode = (config or {}).get("optimized_mode")
     record.log = str(run_dir.log_file(path, (config or {}).get("task_name", "train")))

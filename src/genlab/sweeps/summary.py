@@ -14,15 +14,16 @@ SEED_KEY = "seed"
 
 
 def swept_keys(records: list[RunRecord]) -> list[str]:
-    """Override keys whose value differs between runs (or is missing in some), in the order
-    they first appear."""
-    keys: dict[str, set] = {}
+    """Config keys whose value differs between the runs (from their resolved configs: a
+    baseline run shows its default `model.latent_dim=16`, not nothing), the keys given on
+    the command lines first, then in config order. A mistyped key that composed into no run
+    config is no column."""
+    given = [k.lstrip("+") for r in records for o in r.overrides if "=" in o
+             for k in [o.split("=", 1)[0]]]
+    keys: dict[str, None] = dict.fromkeys(k for k in given if any(k in r.params for r in records))
     for r in records:
-        for k in r.params:
-            keys.setdefault(k, set())
-    for k, values in keys.items():
-        values.update(r.params.get(k) for r in records)
-    return [k for k, values in keys.items() if len(values) > 1]
+        keys.update(dict.fromkeys(r.params))
+    return [k for k in keys if len({r.params.get(k) for r in records}) > 1]
 
 
 def metric_names(records: list[RunRecord]) -> list[str]:
@@ -94,26 +95,31 @@ def _aggregate_table(records: list[RunRecord], keys: list[str]) -> list[str]:
     other swept keys."""
     settings = [k for k in keys if k != SEED_KEY]
     objective = next((r.optimized_metric for r in records if r.optimized_metric), None)
-    if not objective or not settings:
+    if not objective:
         return []
     metrics = [objective, *(m for m in metric_names(records)
                             if m.startswith("test/") and m != objective)]
     columns = {m: group_by_setting(records, keys, m) for m in metrics}
     if all(len(values) <= 1 for values in columns[objective].values()):
         return []  # no setting was repeated: nothing to average (e.g. an Optuna search)
+    heads = settings or ["setting"]  # a seed-only sweep: one group, all its runs
     lines = [f"Mean ± std over {SEED_KEY}s (completed runs):", "",
-             f"| {' | '.join(settings)} | runs | {' | '.join(metrics)} |",
-             "|" + "---|" * (len(settings) + 1 + len(metrics))]
+             f"| {' | '.join(heads)} | runs | {' | '.join(metrics)} |",
+             "|" + "---|" * (len(heads) + 1 + len(metrics))]
     for setting, values in columns[objective].items():
         cells = [_mean_std(columns[m].get(setting, [])) for m in metrics]
-        lines.append(f"| {' | '.join(map(str, setting))} | {len(values)} | "
+        names = setting or ("all runs",)
+        lines.append(f"| {' | '.join(map(str, names))} | {len(values)} | "
                      f"{' | '.join(cells)} |")
     return [*lines, ""]
 
 
 def _mean_std(values: list[float]) -> str:
+    """"mean ± std" over two or more runs; one run is its value (no "± 0")."""
     mean, std = mean_std(values)
-    return f"{mean:.4g} ± {std:.2g}" if values else ""
+    if not values:
+        return ""
+    return f"{mean:.4g} ± {std:.2g}" if len(values) > 1 else f"{mean:.4g}"
 
 
 def _num(value: float | None, digits: int | None = None) -> str:
