@@ -18,7 +18,7 @@ from genlab.apps.invert import invert, reconstruct
 from genlab.apps.latent import LatentModel
 from genlab.apps.masks import importance_weights, make_mask
 from genlab.apps.measured import run_arithmetic
-from genlab.apps.measures import hole_l1, hole_psnr, slant, stroke_mass
+from genlab.apps.measures import hole_l1, hole_psnr, psnr, slant, stroke_mass
 from genlab.apps.optimise import Fit
 from genlab.config.instantiate import instantiate
 
@@ -220,13 +220,15 @@ def test_baselines_fill_only_the_hole_and_the_neighbour_is_judged_on_known_pixel
 
 
 def test_hole_measures_ignore_known_pixels() -> None:
-    """Rules out: L1/PSNR averaged over the whole image (a small hole would look perfect)."""
+    """Rules out: L1/PSNR averaged over the whole image (a small hole would look perfect),
+    an infinite PSNR for an exact reconstruction."""
     x, r = torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)
     mask = make_mask("center", 1, 4, 4)
     r[..., 1:3, 1:3] = 0.5
     r[..., 0, 0] = 1.0  # a known pixel: not counted
     assert float(hole_l1(r, x, mask)) == pytest.approx(0.5)
     assert float(hole_psnr(r, x, mask)) == pytest.approx(10 * math.log10(1 / 0.25))
+    assert float(psnr(x, x)) == 100.0  # identical images: capped, never Infinity in the JSON
 
 
 def test_slant_and_stroke_mass() -> None:
