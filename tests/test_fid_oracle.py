@@ -94,12 +94,14 @@ def test_fetch_checks_the_whole_digest(tmp_path: Path, monkeypatch: pytest.Monke
     that agrees on the first 8 hex digits (all that torch.hub's file-name check sees) and
     differs after them is not present. Rules out a prefix check."""
     from genlab.cli import fetch
+    from genlab.metrics import inception
 
-    path = fetch.weights_path(tmp_path)
+    path = inception.weights_path(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not the weights")
     digest = file_sha256(path)
-    monkeypatch.setattr(fetch, "WEIGHTS_SHA256", digest[:8] + "0" * 56)
+    # fetch reads the digest from genlab.metrics.inception when it checks (imported lazily)
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256", digest[:8] + "0" * 56)
     assert not fetch.inception_present(tmp_path)
-    monkeypatch.setattr(fetch, "WEIGHTS_SHA256", digest)
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256", digest)
     assert fetch.inception_present(tmp_path)
