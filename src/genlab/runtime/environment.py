@@ -60,7 +60,7 @@ class NoAdvertisement(logging.Filter):
     "GPU/TPU available: False" lines on a machine without one (the header and the trainer
     config say where a run runs)."""
 
-    NOISE = ("litlogger", "GPU available: False", "TPU available: False",
+    NOISE = ("litlogger", "litmodels", "GPU available: False", "TPU available: False",
              # the test's "Restoring states from best-epoch…": the final record names the
              # checkpoint; "`Trainer.fit` stopped: max_epochs=10" came from the judge's own
              # training inside a 3-epoch run
