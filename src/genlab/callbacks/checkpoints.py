@@ -40,6 +40,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from genlab.callbacks.history import logging_step
 from genlab.callbacks.nan_guard import check_weights
+from genlab.callbacks.schedule import final_epoch
 
 
 class _FiniteWeightsOnly(ModelCheckpoint):
@@ -71,7 +72,7 @@ class LastCheckpoint(_FiniteWeightsOnly):
         """Save at this epoch end? The first and the final epoch always; in between once
         `min_interval_s` has passed on rank 0's clock (every rank must take the same
         decision: a save is collective under DDP)."""
-        if self.min_interval_s == 0 or self._saved_at is None or _final_epoch(trainer):
+        if self.min_interval_s == 0 or self._saved_at is None or final_epoch(trainer):
             return True
         due = time.monotonic() - self._saved_at >= self.min_interval_s
         if trainer.world_size > 1:
@@ -92,15 +93,6 @@ def final_checkpoint_path(trainer: L.Trainer) -> str:
     if last is not None and last.dirpath:
         return os.path.join(last.dirpath, f"{last.filename}{last.FILE_EXTENSION}")
     return os.path.join(trainer.default_root_dir, "checkpoints", "last.ckpt")
-
-
-def _final_epoch(trainer: L.Trainer) -> bool:
-    """True when fit ends after this epoch: max_epochs reached, max_steps reached, or a
-    callback (early stopping, a NaN guard) asked the trainer to stop."""
-    last_epoch = trainer.max_epochs is not None and trainer.max_epochs >= 0 and \
-        trainer.current_epoch + 1 >= trainer.max_epochs
-    last_step = trainer.max_steps is not None and 0 <= trainer.max_steps <= trainer.global_step
-    return bool(last_epoch or last_step or trainer.should_stop)
 
 
 class BestCheckpoint(_FiniteWeightsOnly):
