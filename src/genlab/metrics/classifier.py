@@ -98,10 +98,15 @@ def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: 
     {"val_acc", "best_epoch", "train_seconds", "n_train"}. The caller's RNG is untouched;
     the test split is not read."""
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+    from rich.console import Console
 
     datamodule.setup("fit")
     splits = datamodule.splits
+    # first use only (then cached): say what the wait is, and show its progress with an ETA
+    Console(highlight=False).print(
+        f"[bold]genlab:[/] training the metric judge on {len(splits['train'])} images "
+        f"({max_epochs} epochs, seed {seed}); it is cached in {out_dir} for later runs")
     work = out_dir / f"fit.{os.getpid()}"
     start = time.perf_counter()
     with torch.random.fork_rng():
@@ -110,7 +115,7 @@ def train_classifier(model: dict, datamodule: Any, max_epochs: int, batch_size: 
         best = ModelCheckpoint(dirpath=work, monitor="val/acc", mode="max", save_top_k=1,
                                save_weights_only=True, filename="best")
         trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=max_epochs, logger=False,
-                            callbacks=[best], enable_progress_bar=False,
+                            callbacks=[best, RichProgressBar(leave=False)],
                             enable_model_summary=False, default_root_dir=str(work))
         trainer.fit(net, DataLoader(splits["train"], batch_size=batch_size, shuffle=True),
                     DataLoader(splits["val"], batch_size=1024))
