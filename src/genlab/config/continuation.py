@@ -25,6 +25,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from genlab import run_dir
+from genlab.config.flat import dotted
 
 # override keys (or key prefixes ending in ".") that leave the training itself unchanged
 CONTINUATION_KEYS = (
@@ -85,19 +86,10 @@ def has_run_record(ckpt_path: str | Path) -> bool:
     return (run_dir.of_checkpoint(ckpt_path) / run_dir.CONFIG).is_file()
 
 
-def _flat(node: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(node, dict):
-        out: dict[str, object] = {}
-        for k, v in node.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
-
-
 def changed_keys(parent: dict, child: dict, limit: int = 8) -> list[str]:
     """`key parent → child` for the config values a child run changed (locations, trackers
     and the run budget left out), at most `limit` of them."""
-    a, b = _flat(parent), _flat(child)
+    a, b = dotted(parent), dotted(child)
     keys = [k for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k) and not continues_in_place(k)
             and not k.startswith(("paths.", "logger.", "callbacks.", "run_name",

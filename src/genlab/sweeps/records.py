@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from genlab import run_dir
+from genlab.config.flat import dotted
 
 
 @dataclass
@@ -52,15 +53,6 @@ NOT_SETTINGS = ("paths.", "hydra", "run_name", "run_id", "ckpt_path", "resume", 
                 "print_config", "task_name")
 
 
-def _flat(node: object, prefix: str = "") -> dict[str, str]:
-    if isinstance(node, dict):
-        out: dict[str, str] = {}
-        for key, value in node.items():
-            out.update(_flat(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: _text(node)}
-
-
 def _text(value: object) -> str:
     """A config value as an override would spell it (True → "true", None → "null")."""
     if isinstance(value, bool):
@@ -86,7 +78,8 @@ def read_run(path: Path) -> RunRecord:
     config = _yaml(path / run_dir.CONFIG) or _yaml(path / run_dir.HYDRA_CONFIG)
     record = RunRecord(job=path.name, run_dir=path, overrides=[str(o) for o in overrides],
                        status="incomplete", wandb_id=wandb_run_id(path),
-                       config=_flat(config) if isinstance(config, dict) else {})
+                       config={k: _text(v) for k, v in dotted(config).items()}
+                       if isinstance(config, dict) else {})
     record.optimized_metric = (config or {}).get("optimized_metric")
     record.optimized_mode = (config or {}).get("optimized_mode")
     record.log = str(run_dir.log_file(path, (config or {}).get("task_name", "train")))
