@@ -31,7 +31,12 @@ def run(cfg: DictConfig) -> float | None:
 
     import lightning as L
 
-    from genlab.runtime.build import build_callbacks, build_data_and_model, build_trainer
+    from genlab.runtime.build import (
+        adapt_log_interval,
+        build_callbacks,
+        build_data_and_model,
+        build_trainer,
+    )
     from genlab.runtime.checkpoints import check_fits, load_weights
     from genlab.runtime.environment import tweak_environment
     from genlab.runtime.fit import fit_and_test
@@ -62,6 +67,7 @@ def run(cfg: DictConfig) -> float | None:
                 fits(model, start.checkpoint, start.ckpt_path)
             callbacks = build_callbacks(cfg)
             trainer = build_trainer(cfg, callbacks, loggers)
+            adapt_log_interval(trainer, datamodule)  # every epoch logs training values
             with rank_loss_named(trainer.callbacks, output_dir):
                 try:
                     metrics = fit_and_test(trainer, model, datamodule, fit=cfg.train,

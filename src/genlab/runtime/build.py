@@ -65,3 +65,25 @@ def _clipping_kept_by_the_model(cfg: DictConfig) -> dict[str, None]:
     if not {"clip_d", "clip_g"} & set(cfg.model or {}):
         return {}
     return {"gradient_clip_val": None, "gradient_clip_algorithm": None}
+
+
+def adapt_log_interval(trainer: Any, datamodule: Any) -> None:
+    """Epochs shorter than `trainer.log_every_n_steps` (digits: 20 batches against 50) log
+    their training values once an epoch instead: Lightning counts batches across epochs, so
+    a 2-epoch digits run logged no `train/*` value at all. The batches per epoch come from
+    the data module's own loader (set up once; Lightning's later setup is a no-op), capped
+    by `limit_train_batches`; under DDP that is the whole epoch's count, so ranks log at
+    most every `world_size` epochs."""
+    if not trainer.log_every_n_steps:
+        return
+    try:
+        datamodule.setup("fit")
+        batches = len(datamodule.train_dataloader())
+    except (TypeError, NotImplementedError, AttributeError):
+        return  # an iterable without a length: nothing to adapt to
+    limit = trainer.limit_train_batches
+    if isinstance(limit, int):
+        batches = min(batches, limit)
+    elif isinstance(limit, float) and limit < 1:
+        batches = max(1, int(batches * limit))
+    trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, batches))
