@@ -20,7 +20,7 @@ LAYERS = [
     ("genlab.train", "genlab.cli"),  # the commands (genlab.train: `python -m genlab.train`)
     ("genlab.sweeps",),
     ("genlab.checkpointing", "genlab.runtime"),  # genlab.checkpointing: an old _target_ path
-    ("genlab.callbacks",),
+    ("genlab.callbacks", "genlab.apps"),  # apps: what a trained model is for (DESIGN.md)
     ("genlab.models",),
     ("genlab.metrics", "genlab.data"),
     ("genlab.nets",),
