@@ -121,7 +121,10 @@ class ToyScatter(Callback):
         if centers is not None:
             ax.scatter(centers[:, 0], centers[:, 1], marker="x", c="tab:green", s=40,
                        label="mode centres")
-        ax.set(aspect="equal", title=f"Real vs generated, {describe(trainer, pl_module)}")
+        # the frame is the contour's grid (0.5–99.5 % of the points): a few far outliers
+        # must not leave a blank band beside D's contour
+        ax.set(aspect="equal", title=f"Real vs generated\n{describe(trainer, pl_module)}",
+               xlim=(float(xs[0]), float(xs[-1])), ylim=(float(ys[0]), float(ys[-1])))
         ax.legend(loc="upper right", fontsize=7)
         return save_figure(trainer, fig, "toy_scatter", tag)
 
