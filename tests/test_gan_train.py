@@ -56,6 +56,9 @@ def test_cgan_digits_logs_to_wandb_and_draws_one_row_per_class(compose_cfg, tmp_
     logged = {k for h in hist for k in h}
     assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= logged
     assert {"class_grid", "d_trace", "samples"} <= {k.split(".")[0] for k in logged}
+    # a W&B Table of per-class samples: one row per class (rules out only a flat grid)
+    tables = [h for h in hist if h.get("class_samples._type") == "table-file"]
+    assert tables and tables[-1]["class_samples.nrows"] == 10
     # one row per class (10 digits, captioned), one column per fixed noise vector (8): the
     # 73 × 91 px grid of 8×8 tiles enlarged 4× (nearest) to a short side ≥ 256 px, a title
     # above (also in the PNG's Title chunk) and the row captions left of it

@@ -14,6 +14,7 @@ from genlab.callbacks.history import logged_series
 from genlab.callbacks.image_logging import (
     describe,
     fixed_rng,
+    log_class_table,
     save_figure,
     save_grid,
 )
@@ -206,7 +207,10 @@ class ClassGrid(Callback):
                 and _due(trainer, self.every_n_epochs)):
             return
         z, labels = class_grid_inputs(pl_module, self.per_class)
-        save_grid(trainer, "class_grid", pl_module.generate(z, labels), nrow=self.per_class,
+        images = pl_module.generate(z, labels)
+        log_class_table(trainer, "class_samples", images, self.per_class,
+                        class_names(pl_module.num_classes))
+        save_grid(trainer, "class_grid", images, nrow=self.per_class,
                   row_labels=class_names(pl_module.num_classes),
                   title=f"Class-conditional samples, {describe(trainer, pl_module)}: one row "
                         "per class, each column one fixed noise vector")

@@ -112,6 +112,35 @@ def _wrap(text: str, font, draw: ImageDraw.ImageDraw, width: float) -> list[str]
     return lines or [""]
 
 
+def log_class_table(trainer: L.Trainer, key: str, images: torch.Tensor, per_class: int,
+                    classes: list[str]) -> None:
+    """For W&B: a Table with one row per class (its name, its samples as one image), at the
+    step axis' step, so a dashboard filters and compares classes across runs. images:
+    (K·per_class, C, H, W) in [0, 1], class-major."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    wandb_loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+    if not wandb_loggers:
+        return
+    import wandb
+
+    rows = []
+    for k, name in enumerate(classes):
+        row = images[k * per_class:(k + 1) * per_class].detach().float().cpu().clamp(0, 1)
+        picture = grid_image(row, per_class, name)
+        rows.append([k, name, wandb.Image(picture, caption=f"{name}, {describe_step(trainer)}")])
+    for logger in wandb_loggers:
+        try:
+            logger.log_table(key=key, columns=["class_id", "class", "samples"], data=rows,
+                             step=logging_step(trainer))
+        except Exception as err:  # a tracker problem must not end a training run
+            warnings.warn(f"W&B could not log table {key}: {err}", stacklevel=2)
+
+
+def describe_step(trainer: L.Trainer) -> str:
+    return f"epoch {trainer.current_epoch}, step {logging_step(trainer)}"
+
+
 def save_grid(trainer: L.Trainer, key: str, images: torch.Tensor, nrow: int, title: str,
               row_labels: list[str] | None = None, tag: str | None = None) -> Path:
     """images: (B, C, H, W) in [0, 1] → <run_dir>/images/<key>_<tag>.png (titled, see
