@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--mask", default="center")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--loop-n", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=100)  # conf/app/complete.yaml
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--lam", type=float, default=0.1)
     parser.add_argument("--window", type=int, default=7)
