@@ -14,15 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from genlab.errors import ParameterError
 from genlab.models.vae import VAE
-
-
-def _vae(**kwargs) -> VAE:
-    return VAE(
-        data_shape=[1, 8, 8], latent_dim=4,
-        encoder={"_target_": "genlab.nets.mlp.MLPEncoder", "hidden_dims": [32]},
-        decoder={"_target_": "genlab.nets.mlp.MLPDecoder", "hidden_dims": [32]},
-        optimizer={"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}, **kwargs,
-    )
+from test_elbo import _vae  # the tiny digits VAE, written once
 
 
 class _LossProbe(L.Callback):
