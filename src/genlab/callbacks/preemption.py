@@ -252,7 +252,8 @@ class StopOnSignal(L.Callback):
 
         path = final_checkpoint_path(trainer)
         check_weights(trainer.lightning_module, logging_step(trainer))
-        trainer.save_checkpoint(path)  # the full state (optimisers, loops), to continue
+        # the full state (optimisers, loops), to continue; explicit, or Lightning logs an INFO
+        trainer.save_checkpoint(path, weights_only=False)
         raise InterruptedRunError(
             f"Interrupted by {_name(self._signum())} {self._when} (epoch "
             f"{trainer.current_epoch}, "
