@@ -19,10 +19,13 @@ _STAGE_SEED = {"val": 30_000, "test": 20_000}
 
 
 @contextlib.contextmanager
-def evaluation_noise(device: torch.device, stage: str, batch_idx: int,
-                     rank: int = 0) -> Iterator[None]:
-    """Inside: the global RNG seeded for (`stage`, `batch_idx`, `rank`); restored after."""
+def evaluation_noise(device: torch.device, stage: str, batch_idx: int) -> Iterator[None]:
+    """Inside: the global RNG seeded for (`stage`, `batch_idx`), the same seed on every rank
+    (as training, where every rank draws from the same seeded state: a 2-rank run's
+    validation equals its one-process replay, tests/test_slurm_two_nodes.py); restored
+    after. The GAN takes its rank's rows of the global batch's noise (`_noise`); the VAE's ε
+    for its half of the batch is drawn as in training."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(_STAGE_SEED.get(stage, 40_000) + batch_idx + 1_000_003 * rank)
+        torch.manual_seed(_STAGE_SEED.get(stage, 40_000) + batch_idx)
         yield

@@ -182,8 +182,8 @@ class VAE(L.LightningModule):
                          batch_size=len(x))
 
     def _eval_noise(self, batch_idx: int, stage: str):
-        """This rank's evaluation batch's posterior noise, seeded (models/eval_noise.py)."""
-        return evaluation_noise(self.device, stage, batch_idx, self.global_rank)
+        """The evaluation batch's posterior noise, seeded (models/eval_noise.py)."""
+        return evaluation_noise(self.device, stage, batch_idx)
 
     @torch.inference_mode()
     def iwae_log_likelihood(self, x: torch.Tensor, k: int) -> torch.Tensor:

@@ -18,10 +18,12 @@ imported. Where NVML loads, the variable stays.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 
 VARIABLE = "PYTORCH_NVML_BASED_CUDA_CHECK"
 NVML_LIBRARY = "libnvidia-ml.so.1"  # the name torch.cuda's NVML probe loads
@@ -61,22 +63,45 @@ class NoAdvertisement(logging.Filter):
     config say where a run runs)."""
 
     NOISE = ("litlogger", "litmodels", "GPU available: False", "TPU available: False",
-             # the test's "Restoring states from best-epoch…": the final record names the
-             # checkpoint; "`Trainer.fit` stopped: max_epochs=10" came from the judge's own
-             # training inside a 3-epoch run
-             "Restoring states from the checkpoint", "Loaded model weights from the checkpoint",
+             # "`Trainer.fit` stopped: max_epochs=10" came from the judge's own training
+             # inside a 3-epoch run
              "`Trainer.fit` stopped")
+
+    def __init__(self, *extra: str) -> None:
+        super().__init__()
+        self.noise = (*self.NOISE, *extra)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(n in message for n in self.NOISE)
+        return not any(n in message for n in self.noise)
+
+
+_LIGHTNING_LOGS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+@contextlib.contextmanager
+def quiet_test_restore() -> Iterator[None]:
+    """Inside: Lightning's "Restoring states from the checkpoint path at …" and "Loaded model
+    weights …" lines dropped. Only around testing, where the final record names the tested
+    checkpoint; a resumed fit keeps the line (it is how a log shows that a requeued or
+    resumed run continued from its checkpoint)."""
+    quiet = NoAdvertisement("Restoring states from the checkpoint",
+                            "Loaded model weights from the checkpoint")
+    logs = [logging.getLogger(name) for name in _LIGHTNING_LOGS]
+    for log in logs:
+        log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for log in logs:
+            log.removeFilter(quiet)
 
 
 def quiet_foreign_noise() -> None:
     """Filter, precisely, console output a genlab user cannot act on: Lightning's litlogger
     advertisement (an INFO record of its rank_zero logger, twice per run) and the
     deprecation warning Lightning's own _pytree shim raises against torch's pytree API."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    for name in _LIGHTNING_LOGS:
         log = logging.getLogger(name)
         if not any(isinstance(f, NoAdvertisement) for f in log.filters):
             log.addFilter(NoAdvertisement())
