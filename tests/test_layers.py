@@ -1,13 +1,16 @@
-"""The import contract of DESIGN.md, checked over the import graph of src/genlab (every
-`import`, also those inside functions): commands → sweeps → runtime → callbacks → models →
-metrics / data → nets → config (torch-free) → errors, console, run_dir. Callbacks sit above
-the models because they use the models' contract (genlab/models/generative.py). A module imports
-only from its own package or from layers below; there are no import cycles; at most six
-loose modules sit at the top of the package."""
+"""The import contract of ARCHITECTURE.md, read from its `layers` block and checked over the
+import graph of src/genlab (every `import`, also those inside functions): commands → sweeps
+→ runtime → callbacks / apps → models → metrics | data → nets → config (torch-free) →
+errors, console, run_dir. Callbacks sit above the models because they use the models'
+contract (genlab/models/generative.py). A module imports only from its own layer or from
+layers below; there are no import cycles; at most six loose modules sit at the top of the
+package. ARCHITECTURE.md's links must name files that exist, so the document cannot
+describe a layout the code has left."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,20 +18,27 @@ from pathlib import Path
 import genlab
 
 PACKAGE = Path(genlab.__file__).parent
+ROOT = Path(__file__).resolve().parent.parent
+ARCHITECTURE = ROOT / "ARCHITECTURE.md"
+
+
+def read_layers(text: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """ARCHITECTURE.md's `layers` block → (layers top to bottom, groups of packages of one
+    layer that must not import each other: those joined by `|`)."""
+    block = re.search(r"```layers\n(.*?)```", text, re.S)
+    assert block, "ARCHITECTURE.md has no ```layers block"
+    layers, independent = [], []
+    for line in block.group(1).splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            layers.append(tuple(line.replace("|", " ").split()))
+            if "|" in line:
+                independent.append(tuple(p.strip() for p in line.split("|")))
+    return layers, independent
+
+
 # top to bottom; a module may import its own group and any group below
-LAYERS = [
-    ("genlab.train", "genlab.cli"),  # the commands (genlab.train: `python -m genlab.train`)
-    ("genlab.sweeps",),
-    ("genlab.checkpointing", "genlab.runtime"),  # genlab.checkpointing: an old _target_ path
-    ("genlab.callbacks", "genlab.apps"),  # apps: what a trained model is for (DESIGN.md)
-    ("genlab.models",),
-    ("genlab.metrics", "genlab.data"),
-    ("genlab.nets",),
-    ("genlab.config",),
-    ("genlab.errors", "genlab.console", "genlab.run_dir", "genlab"),
-]
-# packages of one layer that must not import each other
-INDEPENDENT = [("genlab.metrics", "genlab.data")]
+LAYERS, INDEPENDENT = read_layers(ARCHITECTURE.read_text())
 
 
 def _module_name(path: Path) -> str:
@@ -67,7 +77,7 @@ def group_of(module: str) -> str:
 def test_no_module_imports_upward() -> None:
     upward = [f"{m} → {d}" for m, deps in import_graph().items() for d in deps
               if layer_of(d) < layer_of(m)]
-    assert not upward, "imports against the layers of DESIGN.md:\n" + "\n".join(upward)
+    assert not upward, "imports against the layers of ARCHITECTURE.md:\n" + "\n".join(upward)
 
 
 def test_packages_of_one_layer_are_independent() -> None:
@@ -110,3 +120,22 @@ def test_config_layer_imports_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_layers_block_is_read_as_written() -> None:
+    """Rules out a parser that drops a layer or the `|` rule (the contract would then check
+    less than the document says)."""
+    layers, independent = read_layers(
+        "```layers\na.x a.y  # top\na.m | a.d\n\na.n\n```")
+    assert layers == [("a.x", "a.y"), ("a.m", "a.d"), ("a.n",)]
+    assert independent == [("a.m", "a.d")]
+    assert len(LAYERS) >= 8 and ("genlab.metrics", "genlab.data") in INDEPENDENT
+
+
+def test_architecture_names_real_paths() -> None:
+    """Every relative link of ARCHITECTURE.md points at a file or folder that exists: a
+    module moved or renamed without the document fails here."""
+    links = re.findall(r"\]\(([^)#]+)\)", ARCHITECTURE.read_text())
+    assert len(links) > 20, links
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, f"ARCHITECTURE.md links to missing paths: {missing}"

@@ -14,7 +14,7 @@ underneath is kept and reported instead.)
 
 Reading: always `weights_only=True`. A checkpoint from a colleague can carry a pickled
 payload that runs code when unpickled; `weights_only=True` refuses it without executing
-anything. genlab's own checkpoints hold plain data only (DESIGN.md), so they always load.
+anything. genlab's own checkpoints hold plain data only (ARCHITECTURE.md), so they always load.
 
 Rebuilding: the model class comes from the run's `config_resolved.yaml` (`model._target_`),
 found in the run directory that holds the checkpoint (<run>/checkpoints/*.ckpt) or given as
