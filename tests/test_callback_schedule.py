@@ -150,7 +150,7 @@ def test_gate_counts_optimizer_steps_of_a_gan(max_steps: int, validated: list[in
 def test_grids_follow_the_gate_under_max_steps(compose_cfg, tmp_path: Path) -> None:
     """The image grids of a max_steps run are written every N epochs and at the last one,
     not every epoch (issue 26: `(max_epochs or 0)` with Lightning's max_epochs = -1)."""
-    from genlab.train import run
+    from genlab.cli.train import run
 
     cfg = compose_cfg("data=digits", "model=vae", "trainer.max_epochs=null",
                       "+trainer.max_steps=52", "data.batch_size=256",  # 5 batches an epoch

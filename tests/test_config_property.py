@@ -217,7 +217,7 @@ def _check(overrides: list[str], compose_cfg, tmp_path: Path) -> None:
     if err is not None:
         _assert_cli_rejects(overrides, err, tmp_path)
         return
-    from genlab.train import run
+    from genlab.cli.train import run
 
     run(compose_cfg(*overrides, tiny=False))  # must finish: any exception fails the draw
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name], "a half-written file"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
+from genlab.cli.train import run
 from genlab.data.digits import DigitsDataModule
-from genlab.train import run
 
 
 def _batches(in_memory: bool, seed: int, split: str = "train") -> list[list[torch.Tensor]]:

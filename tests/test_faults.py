@@ -9,8 +9,8 @@ import torch
 
 from conftest import run_cli
 from faults import Evil
+from genlab.cli.train import run
 from genlab.errors import CheckpointError, NonFiniteError
-from genlab.train import run
 
 TINY_CLI = ["trainer.max_epochs=2", "logger=csv", "callbacks.progress_bar=null",
             "model.iwae_samples=4", "trainer.enable_progress_bar=false",

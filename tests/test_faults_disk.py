@@ -21,8 +21,8 @@ import torch
 
 from conftest import run_cli
 from genlab import run_dir
+from genlab.cli.train import run
 from genlab.errors import WriteFailedError
-from genlab.train import run
 
 TINY = ["logger=csv", "metrics=none", "trainer.enable_progress_bar=false",
         "model.iwae_samples=2"]

@@ -14,8 +14,8 @@ from lightning.pytorch.callbacks import Callback
 
 from conftest import run_cli, run_dirs
 from genlab.callbacks.nan_guard import NonFiniteGuard
+from genlab.cli.train import run
 from genlab.errors import NonFiniteError
-from genlab.train import run
 
 ENV = {"PYTHONPATH": str(Path(__file__).parent)}
 GUARD = "+callbacks.nonfinite_guard={_target_:genlab.callbacks.nan_guard.NonFiniteGuard," \

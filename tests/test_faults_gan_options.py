@@ -12,8 +12,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from conftest import run_cli
+from genlab.cli.train import run
 from genlab.errors import ConfigError
-from genlab.train import run
 
 # a small DCGAN on the digits: 4 batches of one epoch, no suite, no test
 GAN = ["data=digits", "model=dcgan", "model.generator.base_channels=8",

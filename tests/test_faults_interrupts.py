@@ -167,7 +167,7 @@ def test_wandb_run_is_finished_as_interrupted(compose_cfg, tmp_path: Path,
                       "+trainer.limit_val_batches=1", "callbacks=checkpoint",
                       "+callbacks.signal_at={_target_:test_faults_interrupts.SignalAt,"
                       "at:train,epoch:1}")
-    from genlab.train import run
+    from genlab.cli.train import run
 
     with pytest.raises(InterruptedRunError) as err:
         run(cfg)

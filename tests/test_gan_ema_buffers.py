@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from genlab.train import run
+from genlab.cli.train import run
 
 
 def _bn_buffers(module: torch.nn.Module) -> dict[str, torch.Tensor]:

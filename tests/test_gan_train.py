@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from conftest import run_cli
+from genlab.cli.train import run
 from genlab.data.toy2d import Ring8
 from genlab.metrics.mode_coverage import mode_coverage
 from genlab.runtime.checkpoints import load_trained
-from genlab.train import run
 from wandb_records import history, offline_run_dir, records
 
 

@@ -27,8 +27,8 @@ import pytest
 import torch
 
 from conftest import run_cli
+from genlab.cli.train import run
 from genlab.data.digits import DigitsDataModule
-from genlab.train import run
 from test_ddp_models import CASES, COMMON, STEPS, assert_same, replay_one_process
 
 pytestmark = [

@@ -12,11 +12,11 @@ import torch
 from scipy import linalg
 from torchmetrics.classification import MulticlassAccuracy
 
+from genlab.cli.train import run
 from genlab.config.instantiate import instantiate
 from genlab.errors import DataFormatError, DataNotFoundError
 from genlab.metrics.inception import InceptionFeatures, write_random_weights
 from genlab.metrics.sample_quality import SampleQualityMetrics
-from genlab.train import run
 from metrics_fakes import ImageSource, PassThroughFeatures
 
 

@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import Dataset
 
 from genlab.callbacks.sample_quality import SampleQuality
+from genlab.cli.train import run
 from genlab.data.digits import DigitsDataModule
-from genlab.train import run
 
 SUITE = ["metrics=default", "metrics.n_samples=100", "metrics.batch_size=50",
          "metrics.kid_subset_size=50", "metrics.features.max_epochs=1"]

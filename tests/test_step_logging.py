@@ -6,7 +6,7 @@ import pytest
 
 import genlab.models.gan
 import genlab.models.vae
-from genlab.train import run
+from genlab.cli.train import run
 
 
 @pytest.mark.parametrize("overrides,module", [

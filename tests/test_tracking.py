@@ -5,7 +5,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from genlab.train import run
+from genlab.cli.train import run
 from wandb_records import config, history, offline_run_dir, records
 
 

@@ -2,7 +2,7 @@ import json
 import math
 from pathlib import Path
 
-from genlab.train import run
+from genlab.cli.train import run
 
 
 def test_fast_dev_run_default(compose_cfg, tmp_path: Path) -> None:

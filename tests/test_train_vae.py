@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fake_datasets import write_cifar10, write_mnist, write_png_folder
-from genlab.train import run
+from genlab.cli.train import run
 
 DATA_OVERRIDES = {
     "digits": [],

@@ -25,7 +25,7 @@ def logging_step(trainer: L.Trainer) -> int:
     """The step the loggers are at (training batches run).
 
     Lightning keeps it in a private counter (`fit_loop.epoch_loop._batches_that_stepped`,
-    what its logger connector passes as `step`; checked on Lightning 2.5–2.6) and has no
+    what its logger connector passes as `step`; checked on Lightning 2.5–2.6.6) and has no
     public accessor; tests/test_run_record.py::test_images_and_scalars_share_one_step
     fails when the two disagree."""
     return int(trainer.fit_loop.epoch_loop._batches_that_stepped)

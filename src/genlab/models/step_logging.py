@@ -16,4 +16,6 @@ def logs_this_step(module: L.LightningModule) -> bool:
     trainer = module._trainer
     if trainer is None:
         return True
+    # a private attribute (no public accessor; checked on Lightning 2.6.6):
+    # tests/test_step_logging.py fails when it no longer matches what the loggers get
     return trainer._logger_connector.should_update_logs
