@@ -111,7 +111,7 @@ def players(model: nn.Module) -> tuple[nn.Module, nn.Module]:
 
 def gan_d_loss(g: nn.Module, d: nn.Module, x: torch.Tensor, y: torch.Tensor | None,
                latent_dim: int) -> torch.Tensor:
-    """The discriminator's loss on real x ∈ [0, 1] and G's samples (genlab/models/gan.py);
+    """The discriminator's loss on real x ∈ [0, 1] and G's samples (genlab/models/gan/objective.py);
     y: the labels of a conditional GAN (G and D both take them), else None."""
     x = x * 2 - 1
     cond = () if y is None else (y,)
@@ -144,7 +144,7 @@ def plain_vae_step(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor | N
 
 
 def plain_gan_step(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
-    """One D step then one G step, non-saturating (genlab/models/gan.py, d_steps=1)."""
+    """One D step then one G step, non-saturating (genlab/models/gan/module.py, d_steps=1)."""
     g, d = players(model)
     opt_g = optimizer(g.parameters(), model.hparams.optimizer_g)
     opt_d = optimizer(d.parameters(), model.hparams.optimizer_d)

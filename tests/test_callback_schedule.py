@@ -35,7 +35,7 @@ class _Regression(L.LightningModule):
 
 
 class _TwoPlayers(_Regression):
-    """A GAN's stepping (models/gan.py): manual optimisation, one D step every batch and a
+    """A GAN's stepping (models/gan/module.py): manual optimisation, one D step every batch and a
     G step every second batch, so 6 optimizer steps (Lightning's global_step) per 4 batches."""
 
     def __init__(self) -> None:

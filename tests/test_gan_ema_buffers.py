@@ -1,4 +1,4 @@
-"""The generator EMA's BatchNorm buffers (models/gan.py, `ema_decay`): averaged like its
+"""The generator EMA's BatchNorm buffers (models/gan/module.py, `ema_decay`): averaged like its
 weights, after every G step, from the raw generator's running statistics."""
 
 from __future__ import annotations

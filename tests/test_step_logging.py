@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import genlab.models.gan
+import genlab.models.gan.module
 import genlab.models.vae
 from genlab.cli.train import run
 
@@ -13,7 +13,7 @@ from genlab.cli.train import run
     (["model.iwae_samples=2"], genlab.models.vae),
     (["experiment=dcgan_digits", "optimized_metric=null", "model.generator.base_channels=8",
       "model.discriminator.base_channels=8", "+trainer.limit_train_batches=12"],
-     genlab.models.gan),
+     genlab.models.gan.module),
 ])
 def test_same_csv_as_logging_every_step(compose_cfg, tmp_path: Path, monkeypatch,
                                         overrides: list[str], module) -> None:

@@ -6,8 +6,9 @@ class the schema names has the parameters the schema validates."""
 from __future__ import annotations
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # models/vae.py
-GAN_OBJECTIVES = ("minimax", "non_saturating")  # models/gan.py: GENERATOR_LOSSES
-CONDITIONINGS = ("concat", "projection")  # models/gan.py, nets/conditioning.py
+GAN_OBJECTIVES = ("minimax", "non_saturating")  # models/gan/objective.py: GENERATOR_LOSSES
+CONDITIONINGS = ("concat", "projection")  # models/gan/, nets/conditioning.py
+EMA_BATCHNORMS = ("averaged", "recalibrated")  # models/gan/ (`ema_batchnorm`)
 RESIZE_MODES = ("pad", "bilinear")  # data/torchvision_sets.py
 RESUME_MODES = ("auto",)  # `resume=`, or null (runtime/resume.py)
 FAIL_POLICIES = ("any", "all", "never")  # `sweep.fail_policy=` (sweeps/failures.py)

@@ -1,95 +1,57 @@
-"""Generative adversarial networks (Goodfellow et al. 2014), optionally class-conditional
-(Mirza & Osindero 2014).
-
-    V(D, G) = E_x[log D(x)] + E_z[log(1 − D(G(z)))],   D = σ(logit)
-
-D ascends V; G, by `objective`:
-  - minimax:        G minimises E[log(1 − D(G(z)))]  (saturates while D wins easily)
-  - non_saturating: G maximises E[log D(G(z))]       (the heuristic of the same paper)
-Both are computed from logits (log σ(l) = logsigmoid(l), log(1 − σ(l)) = logsigmoid(−l)).
+"""The GAN as a LightningModule (Goodfellow et al. 2014), optionally class-conditional
+(Mirza & Osindero 2014). The game and its losses: objective.py; the players under DDP:
+ranks.py.
 
 Manual optimisation: every training batch makes one D step; every `d_steps`-th batch also
 makes one G step, so there are `d_steps` D steps (each on a fresh real batch) per G step.
-`self.optimizers()` returns (opt_g, opt_d), in that order. One-sided label smoothing
-(Salimans et al. 2016) trains D towards `1 − label_smoothing` on real data only.
-`pack` = m > 1 is PacGAN (Lin et al. 2018): D judges m samples at once, all real or all
-generated, concatenated along the channel/feature axis (a batch of B gives B // m logits),
-which penalises a generator that lacks diversity; unconditional models only.
+`self.optimizers()` returns (opt_g, opt_d), in that order. `label_smoothing` trains D
+towards `1 − label_smoothing` on real data only. `pack` = m > 1 is PacGAN (Lin et al.
+2018): D judges m samples at once, all real or all generated, concatenated along the
+channel/feature axis (a batch of B gives B // m logits), which penalises a generator that
+lacks diversity; unconditional models only.
 
 Options of modern GAN code: `ema_decay` keeps an exponential moving average of G's weights
 (torch's AveragedModel, BatchNorm buffers averaged too, updated after every G step) that
 `sample`, `generate`, evaluation and the metric suite use — both G and its EMA are in the
-checkpoint; `r1_gamma` adds the R1 penalty γ/2 · E‖∇_x D(x)‖² on real inputs to D's loss
-(Mescheder et al. 2018); `scheduler` gives each player the same kind of lr scheduler,
-stepped here (manual optimisation) per epoch or per that player's step by its `interval`;
+checkpoint; `r1_gamma` adds γ/2 · R1 to D's loss; `scheduler` gives each player the same
+kind of lr scheduler, stepped here per epoch or per that player's step by its `interval`;
 `clip_d` / `clip_g` clip each player's gradients before its step (Lightning's
 `clip_gradients`, by `clip_algorithm`: the total norm or each value; null or 0 = off). Their
 YAML defaults are `trainer.gradient_clip_val` / `gradient_clip_algorithm`, which
 genlab/runtime/build.py then keeps from the Trainer, whose validator refuses them under
 manual optimisation.
 
-Diagnostics of the seed theory (genlab/metrics/jsd.py): validation and test log
-`jsd_lower_bound` = (V(D, G) + log 4) / 2 from the current D on the split's real points and
-as many generated ones, a lower bound on JSD(p_data ‖ p_g) for any D, and on 2-D mixtures
-with known density also `jsd`, the binned true JSD against the exact mixture on
-`jsd_samples` generated points.
+Diagnostics of the theory (genlab/metrics/jsd.py, genlab/metrics/mode_coverage.py):
+validation and test log `jsd_lower_bound` = (V(D, G) + log 4) / 2 from the current D, a
+lower bound on JSD(p_data ‖ p_g) for any D; on 2-D mixtures with known density also `jsd`,
+the binned true JSD on `jsd_samples` generated points, and mode coverage on as many
+generated samples as the split has points.
 
 Images are mapped from the data's [0, 1] to [−1, 1] inside the model (G ends in tanh);
 `sample` and `generate` return data-space values again. Vector data (2-D toy points) is
-used as is. On data with `mode_centers` (genlab.data.toy2d) validation and test also log
-the mode-coverage metrics of genlab.metrics.mode_coverage on as many generated samples as
-the split has points (2,500 by default).
-
-Data parallel (DDP, e.g. trainer=ddp_cpu). Lightning wraps the whole module in one
-DistributedDataParallel whose reducer expects a gradient for every parameter, G's and D's,
-in every backward; each GAN backward reaches one player only, so the reducer never finishes
-("parameters that were not used in producing the loss"). The ways out, and why this one:
-  - find_unused_parameters=True (trainer-wide): each backward walks the graph and
-    all-reduces both players' buckets, the other player's as zeros: twice the gradient
-    traffic, and a cost for every model on that trainer config. Not free: on 2 gloo CPU
-    ranks, CPU time per batch +13 % (DCGAN digits), +4 % (DCGAN 32×32), +7 % (toy GAN),
-    +5 % for the VAE, which needs no such flag; wall time equal within the ±10 % noise of
-    a shared machine (medians of 4 interleaved fits each);
-  - one DDP wrapper per player (StudioGAN's way): Lightning has already wrapped the module,
-    so it would take a GAN-only strategy in the trainer config;
-  - here: each player's backward runs under the wrapper's `no_sync` (Lightning then skips
-    `prepare_for_backward` and the reducer stays idle), then ONE all-reduce of that player's
-    flattened gradients, divided by the world size, before its optimiser step. G's step
-    runs with D's parameters toggled off (`toggled_optimizer`), so it leaves no gradient in
-    D; D's gradients are zeroed before each D backward in any case. One process: no DDP
-    wrapper, nothing changes. What it gives up is DDP's overlap of bucketed all-reduces
-    with the backward, small for nets of this size. tests/test_ddp_models.py checks the
-    steps against a one-process replay and counts what is all-reduced.
-Under DDP every rank draws the noise of the whole global batch (its RNG is in step with the
-others') and keeps its own rows: ranks use different noise, and N processes at per-rank
-batch B use the noise one process draws at batch N·B. `sample` draws as in one process,
-so a sample does not depend on the rank that makes it (the metric suite deals seeded chunks
-of samples to ranks). BatchNorm statistics are per rank in training (no SyncBatchNorm on
-CPU); their running averages are broadcast from rank 0 before each validation and test
-epoch, so every rank evaluates the model the checkpoint holds.
+used as is.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import lightning as L
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from genlab.config.choices import CONDITIONINGS
+from genlab.config.choices import CONDITIONINGS, EMA_BATCHNORMS
 from genlab.errors import ParameterError
 from genlab.metrics.jsd import MixtureJSD, jsd_lower_bound
 from genlab.metrics.mode_coverage import ModeCoverage
 from genlab.models.eval_noise import evaluation_noise
+from genlab.models.gan.objective import GENERATOR_LOSSES, discriminator_loss, r1_penalty
+from genlab.models.gan.ranks import broadcast_buffers, player_step, rank_rows
 from genlab.models.optim import build_optimizer, build_scheduler
+from genlab.models.standing_stats import recalibrate_batchnorm
 from genlab.models.step_logging import logs_this_step
 from genlab.nets.conditioning import (
     ConcatDiscriminator,
@@ -97,51 +59,9 @@ from genlab.nets.conditioning import (
     ProjectionDiscriminator,
 )
 
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
-                       real_target: float = 1.0) -> torch.Tensor:
-    """−V(D, G) = −E[log D(x)] − E[log(1 − D(G(z)))] (real_target < 1: smoothed)."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits,
-                                                                           real_target))
-    return real + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-
-
-def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """E[log(1 − D(G(z)))], which G minimises."""
-    return F.logsigmoid(-fake_logits).mean()
-
-
-def non_saturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """−E[log D(G(z))], which G minimises."""
-    return -F.logsigmoid(fake_logits).mean()
-
-
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """E‖∇_x logit(x)‖² over D's real inputs (a pack counts as one input); `real` must
-    require grad. Differentiable (create_graph), so D's step descends it."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-    return grad.pow(2).sum() / len(real_logits)
-
-
-GENERATOR_LOSSES = {"minimax": minimax_generator_loss,
-                    "non_saturating": non_saturating_generator_loss}
-
-
-def average_gradients(params: Sequence[nn.Parameter], group: dist.ProcessGroup | None = None,
-                      ) -> None:
-    """Replace each gradient by its mean over the ranks of `group`, in one all-reduce of
-    the flattened gradients (a missing gradient counts as zeros, so that every rank sends
-    the same layout)."""
-    world = dist.get_world_size(group)
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    grads = [p.grad for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, group=group)  # a sum: gloo has no ReduceOp.AVG
-    flat /= world
-    for grad, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
-        grad.copy_(mean.view_as(grad))
+# ema_batchnorm=recalibrated: noise vectors (one batch) whose batch statistics become the
+# EMA's (a mean within ~1/32 of a std of the population's)
+STANDING_SAMPLES = 1024
 
 
 class GAN(L.LightningModule):
@@ -165,6 +85,7 @@ class GAN(L.LightningModule):
         num_classes: int = 0,
         name: str = "gan",
         ema_decay: float | None = None,
+        ema_batchnorm: str = "averaged",
         r1_gamma: float = 0.0,
         scheduler: dict | None = None,
         jsd_samples: int = 20_000,
@@ -196,6 +117,8 @@ class GAN(L.LightningModule):
                 raise ParameterError(key, clip, "a number ≥ 0 (or null: off)")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise ParameterError("ema_decay", ema_decay, "null (off) or a number in (0, 1)")
+        if ema_batchnorm not in EMA_BATCHNORMS:
+            raise ParameterError("ema_batchnorm", ema_batchnorm, " | ".join(EMA_BATCHNORMS))
         self.save_hyperparameters(logger=False)  # the flat run config is logged instead
         self.automatic_optimization = False
         self.data_shape = tuple(data_shape)
@@ -260,11 +183,8 @@ class GAN(L.LightningModule):
 
     def _noise(self, n: int) -> torch.Tensor:
         """Noise (n, latent_dim) for this rank's n examples of a training or evaluation
-        batch: rows rank·n … (rank+1)·n of the global batch's noise (see DDP above)."""
-        trainer = self._trainer
-        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        z = torch.randn(world * n, self.hparams.latent_dim, device=self.device)
-        return z[rank * n : (rank + 1) * n]
+        batch: its rows of the global batch's noise (ranks.py)."""
+        return rank_rows(self, n, self.hparams.latent_dim)
 
     def _labels(self, y: torch.Tensor) -> torch.Tensor | None:
         return y if self.conditional else None
@@ -322,7 +242,7 @@ class GAN(L.LightningModule):
                                         1.0 - self.hparams.label_smoothing)
             logs = {"train/d_loss": d_loss, "train/d_real": torch.sigmoid(real_logits).mean(),
                     "train/d_fake": torch.sigmoid(fake_logits).mean()}
-            if gamma > 0:  # R1 (Mescheder et al. 2018): γ/2 · E‖∇ D-logit(real input)‖²
+            if gamma > 0:  # R1 (objective.py): γ/2 · E‖∇ D-logit(real input)‖²
                 logs["train/r1"] = r1_penalty(real_logits, x)
                 d_loss = d_loss + gamma / 2 * logs["train/r1"]
             self._player_step(opt_d, d_loss, "d")
@@ -341,18 +261,9 @@ class GAN(L.LightningModule):
         return {k: v.detach() for k, v in logs.items() if k.endswith("_loss")}
 
     def _player_step(self, opt, loss: torch.Tensor, player: str) -> None:
-        """zero_grad, backward, step of one player (then its scheduler, when it steps per
-        optimizer step); under DDP its gradients are averaged over the ranks by exactly one
-        all-reduce between backward and step."""
-        ddp = self.trainer.strategy.model
-        ddp = ddp if isinstance(ddp, DistributedDataParallel) else None
-        opt.zero_grad()
-        with ddp.no_sync() if ddp is not None else contextlib.nullcontext():
-            self.manual_backward(loss)
-        if ddp is not None:
-            average_gradients([p for group in opt.param_groups for p in group["params"]],
-                              ddp.process_group)
-        opt.step()
+        """One player's step (ranks.py: one all-reduce under DDP), then its scheduler when
+        it steps per optimizer step."""
+        player_step(self, opt, loss)
         sched = self._schedulers("step").get(player)
         if sched is not None:
             sched.step()
@@ -384,14 +295,6 @@ class GAN(L.LightningModule):
         if batch_idx + 1 == self.trainer.num_training_batches:
             for sched in self._schedulers("epoch").values():
                 sched.step()
-
-    def _broadcast_buffers(self) -> None:
-        """Every rank takes rank 0's buffers (BatchNorm running statistics): Lightning's
-        DDP forward broadcasts them only under automatic optimisation."""
-        if self._trainer is None or self.trainer.world_size == 1 or not dist.is_initialized():
-            return
-        for buffer in self.buffers():
-            dist.broadcast(buffer, src=0)
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         x, y = batch[0], self._labels(batch[1])
@@ -441,11 +344,32 @@ class GAN(L.LightningModule):
                 "1 / (1 − decay) well below the number of G steps (e.g. 0.99 for a few "
                 "hundred to thousands of steps).")
 
+    @torch.no_grad()
+    def recalibrate_ema(self) -> None:
+        """Standing statistics (models/standing_stats.py) for the EMA generator: its
+        BatchNorm running statistics become its own batch statistics on STANDING_SAMPLES
+        noise vectors of a fixed seed (labels cycling through the classes), so they belong
+        to the averaged weights, and are the same on every rank for the same weights."""
+        if self.generator_ema is None:
+            return
+        seed = self.hparams.fixed_noise_seed + 3  # + 1, + 2: the mixtures' JSD noise
+        z = torch.randn(STANDING_SAMPLES, self.hparams.latent_dim,
+                        generator=torch.Generator().manual_seed(seed)).to(self.device)
+        labels = self.default_labels(len(z))
+        recalibrate_batchnorm(self.generator_ema.module, lambda: self._g(z, labels, True))
+
+    def _evaluation_buffers(self) -> None:
+        """Before a validation or test epoch: rank 0's buffers everywhere, then (with
+        ema_batchnorm=recalibrated) the EMA's standing statistics."""
+        broadcast_buffers(self)
+        if self.hparams.ema_batchnorm == "recalibrated":
+            self.recalibrate_ema()
+
     def on_validation_epoch_start(self) -> None:
-        self._broadcast_buffers()
+        self._evaluation_buffers()
 
     def on_test_epoch_start(self) -> None:
-        self._broadcast_buffers()
+        self._evaluation_buffers()
 
     def validation_step(self, batch, batch_idx: int) -> None:
         # one seed for all ranks: _noise slices this rank's rows of the global batch's noise
