@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from genlab.errors import ConfigError
+from genlab.errors import ConfigError, NonFiniteError
 from genlab.sweeps.failures import SweepFailedError, check_policy
 from wandb_records import config, offline_run_dir, records
 
@@ -116,6 +116,40 @@ def test_a_trial_failing_before_training_has_a_failed_wandb_run(tmp_path: Path) 
     run = next(x["run"] for x in recs[0] if x["type"] == "run")
     assert run["run_group"] == "early" and run["run_id"] == failed["wandb_run_id"]
     assert config(recs[0])["trainer.gradient_clip_algorithm"] == "bogus"
+
+
+@pytest.mark.slow
+def test_crashed_runs_show_their_reason_in_compare_and_their_log(tmp_path: Path) -> None:
+    """A learning rate of 1e30 crashes at run time (NaN loss at step 1), as a sweep trial
+    and as a single run; genlab-compare over both shows each as failed with its reason,
+    and each run's log holds the traceback. Rules out the single run showing
+    "incomplete" with an empty log (failure.json written by sweep trials only), and
+    recording every error: a completed run whose continuation is refused (a spent epoch
+    budget) stays completed."""
+    proc = run_cli("-m", *TINY, "model.optimizer.lr=1e30,1e-3", "sweep.name=lr",
+                   "sweep.fail_policy=never", "logger=csv", cwd=tmp_path, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli(*TINY, "model.optimizer.lr=1e30", "run_id=crashed", "logger=csv",
+                   cwd=tmp_path, env=ENV)
+    assert proc.returncode == NonFiniteError.exit_code, proc.stderr[-3000:]
+    sweep, single = sweep_dir(tmp_path, "lr"), tmp_path / "logs" / "debug" / "runs" / "crashed"
+    # continuing the completed trial in place with fewer epochs than it ran is refused
+    proc = run_cli(f"ckpt_path={sweep / '1' / 'checkpoints' / 'last.ckpt'}",
+                   "trainer.max_epochs=0", cwd=tmp_path, env=ENV)
+    assert proc.returncode == ConfigError.exit_code and "already run" in proc.stderr, proc.stderr
+
+    proc = run_cli(str(sweep), str(single), "--out", "cmp", cwd=tmp_path,
+                   module="genlab.cli.compare")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split(" | ")[0].strip("| "): line for line in proc.stdout.splitlines()
+            if line.startswith(("| lr/", "| crashed"))}
+    assert set(rows) == {"lr/0", "lr/1", "crashed"}, proc.stdout
+    assert "| completed |" in rows["lr/1"]
+    for job, log in (("lr/0", sweep / "0" / "debug.log"), ("crashed", single / "debug.log")):
+        assert "| failed |" in rows[job] and "NonFiniteError: Non-finite train/loss" in rows[job]
+        assert f"log `{log}`" in rows[job]
+        text = log.read_text()
+        assert "Traceback" in text and "NonFiniteError: Non-finite train/loss" in text
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ def run(cfg: DictConfig) -> float | None:
     from genlab.runtime.resume import plan_start
     from genlab.runtime.stopping import lightning_exit, signals_stop_the_run
     from genlab.runtime.trackers import tracked
+    from genlab.runtime.trials import failure_recorded
 
     tweak_environment()
     started = time.monotonic()
@@ -57,8 +58,10 @@ def run(cfg: DictConfig) -> float | None:
         if is_rank_zero():
             record(cfg, plain, start.describe(output_dir))
         # the trackers' runs start first, so that a run (a sweep trial) failing while its
-        # data, model or trainer are built is in W&B, marked failed
-        with tracked(plain, output_dir, start.at) as loggers:
+        # data, model or trainer are built is in W&B, marked failed; from here on a failure
+        # leaves failure.json and its traceback in the log (what genlab-compare shows)
+        with failure_recorded(output_dir, run_dir.log_file(output_dir, cfg.task_name)), \
+                tracked(plain, output_dir, start.at) as loggers:
             if cfg.get("seed") is not None:
                 L.seed_everything(cfg.seed, workers=True, verbose=False)
             datamodule, model = build_data_and_model(cfg)

@@ -1,7 +1,7 @@
 """What a finished run directory says about itself: overrides, status, final metrics, W&B id.
 
 A run dir holds `.hydra/overrides.yaml`, `config_resolved.yaml`, `metrics.json` (written
-when the run completed) or `failure.json` (written when a multirun trial raised).
+when the run completed) or `failure.json` (written when the run raised or was interrupted).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class RunRecord:
     job: str
     run_dir: Path
     overrides: list[str]
-    status: str  # completed | failed | incomplete
+    status: str  # completed | failed | interrupted | incomplete
     optimized_metric: str | None = None
     optimized_mode: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -92,7 +92,8 @@ def read_run(path: Path) -> RunRecord:
             record.reason = f"{record.optimized_metric} is {record.objective} (not finite)"
     failure = run_dir.read_json(path / run_dir.FAILURE)
     if failure is not None:
-        record.status, record.reason, record.log = "failed", failure["reason"], failure["log"]
+        record.status = failure.get("status", "failed")  # failed | interrupted
+        record.reason, record.log = failure["reason"], failure["log"]
     return record
 
 
