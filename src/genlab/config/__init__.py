@@ -41,6 +41,14 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab_wandb_group", wandb_group)
     if not OmegaConf.has_resolver("genlab_wandb_name"):  # + the job's overrides in a multirun
         OmegaConf.register_new_resolver("genlab_wandb_name", wandb_run_name)
+    if not OmegaConf.has_resolver("genlab_help"):  # a command's --help (command_help.py)
+        OmegaConf.register_new_resolver("genlab_help", _command_help)
+
+
+def _command_help(command: str, *, _root_: object) -> str:
+    from genlab.config.command_help import command_help
+
+    return command_help(command, _root_)
 
 
 register_resolvers()
