@@ -115,7 +115,7 @@ def test_contract_covers_every_module_and_top_stays_small() -> None:
 def test_config_layer_imports_no_torch() -> None:
     code = ("import sys, genlab.config, genlab.config.schema, genlab.config.preflight, "
             "genlab.config.redaction, genlab.config.naming, genlab.config.instantiate, "
-            "genlab.config.choices, genlab.run_dir; "
+            "genlab.config.choices, genlab.config.moved, genlab.run_dir; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

@@ -1,10 +1,12 @@
 """A run directory written before genlab's layers became packages (tests/fixtures/
 run_before_layers, made by commit 48755ac) still evaluates, samples and summarises: the
-`_target_` paths its config names (genlab.models.*, genlab.nets.*, genlab.data.*,
-genlab.checkpointing.AtomicCheckpointIO) still load."""
+`_target_` paths its config names (genlab.models.*, genlab.nets.*, genlab.data.*) still load,
+and the one that moved (genlab.checkpointing.AtomicCheckpointIO) is rewritten when the
+config is read (genlab/config/moved.py), with no module left at the old path."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -31,14 +33,22 @@ def test_old_run_dir_evaluates_with_genlab_eval(old_run: Path, tmp_path: Path) -
 
 
 def test_old_config_targets_and_values_still_load(old_run: Path) -> None:
+    """Rules out a reader that leaves the moved target as it is (the old module is gone:
+    instantiating it fails) and a rewrite that drops the node's other keys."""
     from genlab.config.instantiate import instantiate
+    from genlab.config.moved import read_run_config
     from genlab.config.schema import validate
     from genlab.runtime.checkpoints import AtomicCheckpointIO
 
-    cfg = OmegaConf.load(old_run / "config_resolved.yaml")
+    raw = OmegaConf.load(old_run / "config_resolved.yaml")
+    assert raw.trainer.plugins[0]._target_ == "genlab.checkpointing.AtomicCheckpointIO"
+    assert importlib.util.find_spec("genlab.checkpointing") is None  # no shim module
+    cfg = read_run_config(old_run / "config_resolved.yaml")
     validate(OmegaConf.to_container(cfg))
     [plugin] = [instantiate(p) for p in cfg.trainer.plugins]
-    assert isinstance(plugin, AtomicCheckpointIO)  # genlab.checkpointing.AtomicCheckpointIO
+    assert isinstance(plugin, AtomicCheckpointIO)
+    # everything else as saved
+    assert OmegaConf.to_container(cfg.model) == OmegaConf.to_container(raw.model)
 
 
 def test_old_run_dir_is_read_by_the_sweep_summary(old_run: Path) -> None:

@@ -183,12 +183,13 @@ def print_closing(output_dir: Path, seconds: float) -> None:
 def _changed_since_parent(cfg: DictConfig, plain: dict) -> str:
     """For a child run: " Changed from the parent run: key old → new, ..."."""
     from genlab.config.continuation import changed_keys, is_continuation
+    from genlab.config.moved import read_run_config
 
     ckpt = cfg.get("ckpt_path")
     parent = run_dir.of_checkpoint(ckpt) / run_dir.CONFIG if ckpt else None
     if not parent or not parent.is_file() or is_continuation(ckpt, cfg.paths.output_dir):
         return ""
-    changes = changed_keys(OmegaConf.to_container(OmegaConf.load(parent)), plain)
+    changes = changed_keys(OmegaConf.to_container(read_run_config(parent)), plain)
     return f" Changed from the parent run: {', '.join(changes)}." if changes else ""
 
 

@@ -32,6 +32,7 @@ from yaml import YAMLError
 from genlab import run_dir
 from genlab.config import config_dir
 from genlab.config.instantiate import resolved
+from genlab.config.moved import read_run_config
 from genlab.config.schema import (
     HYDRA_READS,
     as_list,
@@ -221,7 +222,7 @@ def check_command_config(plain: Mapping, config_name: str) -> None:
                           f"`train_config=<run dir>/{run_dir.CONFIG}`.")
     labels = as_list(plain.get("labels"))
     try:
-        train = OmegaConf.load(train_config)
+        train = read_run_config(train_config)
         model = train.get("model") or {}
     except (OSError, YAMLError) as err:
         raise ConfigError("train_config", str(train_config), f"a run's {run_dir.CONFIG}",

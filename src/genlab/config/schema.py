@@ -267,7 +267,6 @@ TARGET_SCHEMAS.update({
     "genlab.callbacks.gan_plots.ToyScatter": {"every_n_epochs": INT_NONNEG, "n": INT_POS},
     "lightning.pytorch.callbacks.RichProgressBar": {"leave": BOOL, "refresh_rate": INT_POS},
     "genlab.runtime.checkpoints.AtomicCheckpointIO": {},
-    "genlab.checkpointing.AtomicCheckpointIO": {},  # its old path, in configs saved before
     "lightning.pytorch.Trainer": {
         "default_root_dir": Spec("path"), "accelerator": ROOT_ACCELERATOR,
         "devices": ANY,  # _check_devices

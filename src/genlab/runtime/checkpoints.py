@@ -31,9 +31,10 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from genlab import run_dir
+from genlab.config.moved import read_run_config
 from genlab.errors import CheckpointError
 
 
@@ -149,7 +150,7 @@ def load_trained(ckpt_path: str, train_config: str | None = None,
     """→ (the LightningModule with the checkpoint's weights, in eval mode; the run's config)."""
     from hydra.utils import get_class
 
-    cfg = OmegaConf.load(train_config_path(ckpt_path, train_config))
+    cfg = read_run_config(train_config_path(ckpt_path, train_config))
     checkpoint = load_checkpoint(ckpt_path, map_location=map_location)
     model = get_class(cfg.model._target_)(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
