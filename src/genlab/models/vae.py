@@ -26,7 +26,7 @@ constant ones. min_std=0 is the unfloored density.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
@@ -46,6 +46,7 @@ from genlab.metrics.elbo import (
 from genlab.models.eval_noise import evaluation_noise
 from genlab.models.optim import build_optimizer, build_scheduler
 from genlab.models.step_logging import logs_this_step
+from genlab.models.step_progress import step_progress
 
 # the default floor of σ: a peak density of 255 per pixel, i.e. at most log 255 nats, what a
 # discrete model of 8-bit pixels reaches with all its probability on one level
@@ -176,8 +177,11 @@ class VAE(L.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         with self._eval_noise(batch_idx, "test"):
             x = self._eval_step(batch, batch_idx, "test")
-            if self.hparams.iwae_samples > 0:
-                nll = -self.iwae_log_likelihood(x, self.hparams.iwae_samples)
+            if (k := self.hparams.iwae_samples) > 0:
+                # minutes for a large batch: a line with an ETA below Lightning's bar
+                with step_progress(self, f"IWAE bound, K={k}", self.iwae_forwards(len(x), k)
+                                   ) as advance:
+                    nll = -self.iwae_log_likelihood(x, k, advance)
                 self.log("test/nll_iwae", nll.mean(), on_epoch=True, sync_dist=True,
                          batch_size=len(x))
 
@@ -186,23 +190,34 @@ class VAE(L.LightningModule):
         return evaluation_noise(self.device, stage, batch_idx)
 
     @torch.inference_mode()
-    def iwae_log_likelihood(self, x: torch.Tensor, k: int) -> torch.Tensor:
+    def iwae_log_likelihood(self, x: torch.Tensor, k: int,
+                            advance: Callable[[], None] = lambda: None) -> torch.Tensor:
         """The K-sample importance-weighted bound on log p(x), per example (B,) in nats.
 
         Memory is bounded by `iwae_batch`, the number of decoder inputs per forward, not by
         K or the batch: examples are taken in slices of at most `iwae_batch`, each slice's
         K samples in chunks of m = iwae_batch // slice (at most `iwae_chunk` when set), and
         log Σ_k w_k is accumulated chunk by chunk (a running logsumexp), so no (K, B)
-        tensor of decoder outputs ever exists."""
+        tensor of decoder outputs ever exists. `advance()` is called after each decoder
+        forward (`iwae_forwards` of them)."""
         budget = self.hparams.iwae_batch
-        out = [self._iwae_slice(part, k, budget) for part in x.split(budget)]
+        out = [self._iwae_slice(part, k, advance) for part in x.split(budget)]
         return torch.cat(out)
 
-    def _iwae_slice(self, x: torch.Tensor, k: int, budget: int) -> torch.Tensor:
+    def iwae_forwards(self, batch: int, k: int) -> int:
+        """How many decoder forwards `iwae_log_likelihood` makes for `batch` examples."""
+        budget = self.hparams.iwae_batch  # the slices of x.split(budget)
+        sizes = [min(budget, batch - start) for start in range(0, batch, budget)]
+        return sum(math.ceil(k / self._iwae_chunk(n)) for n in sizes)
+
+    def _iwae_chunk(self, n: int) -> int:
+        """Samples per forward for a slice of `n` examples: within the iwae_batch budget."""
+        m_max = max(1, self.hparams.iwae_batch // n)
+        return min(m_max, self.hparams.iwae_chunk) if self.hparams.iwae_chunk else m_max
+
+    def _iwae_slice(self, x: torch.Tensor, k: int, advance: Callable[[], None]) -> torch.Tensor:
         mu, logvar = self.encode(x)
-        m_max = max(1, budget // len(x))
-        if self.hparams.iwae_chunk:
-            m_max = min(m_max, self.hparams.iwae_chunk)
+        m_max = self._iwae_chunk(len(x))
         total = torch.full((len(x),), -math.inf, device=x.device)
         for start in range(0, k, m_max):
             m = min(m_max, k - start)
@@ -211,6 +226,7 @@ class VAE(L.LightningModule):
             log_px = self.log_likelihood(dec, x.expand(m, *x.shape).flatten(0, 1)).view(m, -1)
             log_w = log_px + log_standard_normal(z) - log_normal_diag(z, mu, logvar)
             total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+            advance()
         return total - math.log(k)  # = iwae_bound of all K log-weights (metrics/elbo.py)
 
     def configure_optimizers(self):
