@@ -86,7 +86,7 @@ def load(args: argparse.Namespace) -> tuple[LatentModel, torch.Tensor]:
     from omegaconf import OmegaConf
 
     from genlab.config.instantiate import instantiate
-    from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.checkpoint_io import load_trained
 
     model, train_cfg = load_trained(args.ckpt)
     data = OmegaConf.to_container(train_cfg.data, resolve=True)

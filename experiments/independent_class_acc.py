@@ -27,7 +27,7 @@ def main() -> None:
     from omegaconf import OmegaConf
     from sklearn.svm import SVC
 
-    from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.checkpoint_io import load_trained
 
     model, train_cfg = load_trained(args.ckpt, None)
     data_cfg = OmegaConf.to_container(train_cfg.data, resolve=True)

@@ -100,7 +100,7 @@ def test_a_write_that_fails_inside_torch_save_names_the_cause(compose_cfg, tmp_p
     """The free-space check fooled (it estimates 0 bytes): the write itself fails. Rules
     out: trusting the pre-check alone; passing on torch's RuntimeError, which hides the
     ENOSPC underneath; leaving the temp file of the failed write."""
-    import genlab.runtime.checkpoints as checkpoints
+    import genlab.runtime.checkpoint_io as checkpoints
 
     with tmpfs("3600k") as full:
         monkeypatch.setattr(checkpoints, "expected_size", lambda *_: 0)

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from genlab.cli.train import run
 from genlab.errors import ConfigError
 from genlab.models.gan import r1_penalty
-from genlab.runtime.checkpoints import load_trained
+from genlab.runtime.checkpoint_io import load_trained
 
 SHORT = ["trainer.max_epochs=2", "+trainer.limit_train_batches=6", "data.train_size=3000",
          "trainer.log_every_n_steps=1"]

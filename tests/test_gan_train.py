@@ -15,7 +15,7 @@ from conftest import run_cli
 from genlab.cli.train import run
 from genlab.data.toy2d import Ring8
 from genlab.metrics.mode_coverage import mode_coverage
-from genlab.runtime.checkpoints import load_trained
+from genlab.runtime.checkpoint_io import load_trained
 from wandb_records import history, offline_run_dir, records
 
 

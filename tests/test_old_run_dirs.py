@@ -38,7 +38,7 @@ def test_old_config_targets_and_values_still_load(old_run: Path) -> None:
     from genlab.config.instantiate import instantiate
     from genlab.config.moved import read_run_config
     from genlab.config.schema import validate
-    from genlab.runtime.checkpoints import AtomicCheckpointIO
+    from genlab.runtime.checkpoint_io import AtomicCheckpointIO
 
     raw = OmegaConf.load(old_run / "config_resolved.yaml")
     assert raw.trainer.plugins[0]._target_ == "genlab.checkpointing.AtomicCheckpointIO"
@@ -56,3 +56,17 @@ def test_old_run_dir_is_read_by_the_sweep_summary(old_run: Path) -> None:
 
     record = read_run(old_run)
     assert record.status == "completed" and "val/elbo" in record.metrics
+
+
+def test_every_moved_target_leads_to_a_class_that_exists() -> None:
+    """Rules out a rewrite table whose new path is itself stale (a later move not
+    followed) and an old path that still imports (then the rewrite would hide a shim)."""
+    from hydra.utils import get_class
+
+    from genlab.config.moved import MOVED_TARGETS, current_targets
+
+    for old, new in MOVED_TARGETS.items():
+        get_class(new)
+        assert importlib.util.find_spec(old.rsplit(".", 1)[0]) is None, old
+        assert current_targets({"plugins": [{"_target_": old, "x": 1}]}) == {
+            "plugins": [{"_target_": new, "x": 1}]}

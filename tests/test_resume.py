@@ -16,7 +16,7 @@ from cluster_runs import TINY_RUN, final_metrics, twin_then_killed_and_resumed
 from genlab.config.naming import run_dir_name, slurm_run_name
 from genlab.errors import ConfigError
 from genlab.run_dir import last_checkpoint
-from genlab.runtime.checkpoints import AtomicCheckpointIO
+from genlab.runtime.checkpoint_io import AtomicCheckpointIO
 from genlab.runtime.resume import resume_checkpoint, wandb_run_continued
 
 

@@ -25,7 +25,7 @@ def prepare(cfg: DictConfig) -> dict[str, Any]:
     from genlab.callbacks.sample_quality import data_key
     from genlab.config.instantiate import instantiate
     from genlab.models.generative import is_image_model
-    from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.checkpoint_io import load_trained
 
     model, train_cfg = load_trained(cfg.ckpt_path, cfg.get("train_config"))
     if not is_image_model(model):

@@ -20,7 +20,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     from rich.console import Console
 
     from genlab.config.instantiate import instantiate
-    from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.checkpoint_io import load_trained
     from genlab.runtime.environment import tweak_environment
     from genlab.runtime.trackers import build_loggers, finish_loggers
 

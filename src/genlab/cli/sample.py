@@ -84,7 +84,7 @@ def run(cfg: DictConfig) -> Path:
     import torch
 
     from genlab.models.generative import GenerativeModel
-    from genlab.runtime.checkpoints import load_trained
+    from genlab.runtime.checkpoint_io import load_trained
     from genlab.runtime.environment import tweak_environment
 
     tweak_environment()  # the same quiet console as genlab-train

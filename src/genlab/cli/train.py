@@ -37,7 +37,7 @@ def run(cfg: DictConfig) -> float | None:
         build_data_and_model,
         build_trainer,
     )
-    from genlab.runtime.checkpoints import check_fits, load_weights
+    from genlab.runtime.checkpoint_io import check_fits, load_weights
     from genlab.runtime.environment import tweak_environment
     from genlab.runtime.fit import fit_and_test
     from genlab.runtime.ranks import is_rank_zero, rank_loss_named

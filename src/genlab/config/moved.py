@@ -12,7 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 
 MOVED_TARGETS = {
     # genlab/checkpointing.py, before genlab/runtime/ existed
-    "genlab.checkpointing.AtomicCheckpointIO": "genlab.runtime.checkpoints.AtomicCheckpointIO",
+    "genlab.checkpointing.AtomicCheckpointIO": "genlab.runtime.checkpoint_io.AtomicCheckpointIO",
+    # runtime/checkpoints.py became runtime/checkpoint_io.py (beside callbacks/checkpoints.py)
+    "genlab.runtime.checkpoints.AtomicCheckpointIO":
+        "genlab.runtime.checkpoint_io.AtomicCheckpointIO",
 }
 
 

@@ -209,7 +209,7 @@ def check_command_config(plain: Mapping, config_name: str) -> None:
     """Raise ConfigError for what a resolved genlab-eval/-sample/-fetch config decides
     alone: types, ranges, mandatory keys (`ckpt_path`), files that must exist, and for a
     checkpoint, the run it came from: its config_resolved.yaml, read for the model class
-    (genlab.runtime.checkpoints reads the same file), and whether it takes `labels`."""
+    (genlab.runtime.checkpoint_io reads the same file), and whether it takes `labels`."""
     validate_command(plain, config_name)
     if "ckpt_path" not in plain:
         return

@@ -266,7 +266,7 @@ TARGET_SCHEMAS.update({
     "genlab.callbacks.gan_plots.JSDTrace": {"every_n_epochs": INT_NONNEG},
     "genlab.callbacks.gan_plots.ToyScatter": {"every_n_epochs": INT_NONNEG, "n": INT_POS},
     "lightning.pytorch.callbacks.RichProgressBar": {"leave": BOOL, "refresh_rate": INT_POS},
-    "genlab.runtime.checkpoints.AtomicCheckpointIO": {},
+    "genlab.runtime.checkpoint_io.AtomicCheckpointIO": {},
     "lightning.pytorch.Trainer": {
         "default_root_dir": Spec("path"), "accelerator": ROOT_ACCELERATOR,
         "devices": ANY,  # _check_devices

@@ -80,7 +80,7 @@ def plan_start(cfg: DictConfig, output_dir: Path) -> Start:
     """Read the checkpoint the run starts from (a clear error for a bad file) and decide:
     continue in place (the checkpoint is this run directory's own, or has no run record to
     tell otherwise) or start a child run from its weights (config/continuation.py)."""
-    from genlab.runtime.checkpoints import load_checkpoint
+    from genlab.runtime.checkpoint_io import load_checkpoint
 
     ckpt_path = resume_checkpoint(cfg, output_dir)
     if not ckpt_path:
