@@ -76,7 +76,7 @@ TOY_GAN = ["experiment=gan_ring8", "callbacks=none", "metrics=none", "test=false
 # and class grids (test_cgan_metric_suite_and_grids_under_ddp)
 SUITE = ["metrics=default", "metrics.n_samples=200", "metrics.batch_size=100",
          "metrics.kid_subset_size=50", "metrics.features.max_epochs=1"]
-GRIDS = ["callbacks=none", "+callbacks.samples._target_=genlab.callbacks.images.SampleGrid",
+GRIDS = ["callbacks=none", "+callbacks.samples._target_=genlab.callbacks.grids.SampleGrid",
          "+callbacks.samples.every_n_epochs=1",
          "+callbacks.class_grid._target_=genlab.callbacks.gan_plots.ClassGrid",
          "+callbacks.class_grid.every_n_epochs=1"]
@@ -281,7 +281,7 @@ def test_cgan_metric_suite_and_grids_under_ddp(two_rank_runs) -> None:
     with rank 0's BatchNorm statistics and the noise one process uses. Rules out `sample`
     drawing a rank's slice of the noise, and ranks evaluating their own running statistics
     (Lightning's DDP forward broadcasts buffers only under automatic optimisation). The
-    run writes its sample and class grids (rank 0 only: images.py and gan_plots.py check
+    run writes its sample and class grids (rank 0 only: grids.py and gan_plots.py check
     `trainer.is_global_zero`)."""
     (rank0, rank1), run_dir = two_rank_runs("cgan_projection")
     root = run_dir.parents[3]

@@ -12,13 +12,14 @@ from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.history import logged_series
 from genlab.callbacks.image_logging import (
+    class_names,
     describe,
     fixed_rng,
     log_class_table,
     save_figure,
     save_grid,
 )
-from genlab.callbacks.images import _due, _epoch_due, class_names
+from genlab.callbacks.schedule import epoch_due, picture_due
 
 
 def _pyplot():
@@ -42,7 +43,7 @@ class DiscriminatorTrace(Callback):
         self.every_n_epochs = every_n_epochs
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero and _due(trainer, self.every_n_epochs):
+        if trainer.is_global_zero and picture_due(trainer, self.every_n_epochs):
             self.plot(trainer, f"epoch{trainer.current_epoch:03d}")
 
     def plot(self, trainer: L.Trainer, tag: str) -> Path | None:
@@ -86,7 +87,7 @@ class ToyScatter(Callback):
     @torch.no_grad()
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not (self._real and self._applies(pl_module)
-                and _epoch_due(trainer, self.every_n_epochs)):
+                and epoch_due(trainer, self.every_n_epochs)):
             return
         real = torch.cat(self._real)[: self.n]
         if trainer.world_size > 1:  # each rank holds its share of the points (equal shares)
@@ -147,7 +148,7 @@ class JSDTrace(Callback):
         if (trainer.sanity_checking or not trainer.is_global_zero
                 or "val/jsd_lower_bound" not in trainer.callback_metrics):
             return
-        if _epoch_due(trainer, self.every_n_epochs):
+        if epoch_due(trainer, self.every_n_epochs):
             self.plot(trainer, f"epoch{trainer.current_epoch:03d}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -204,7 +205,7 @@ class ClassGrid(Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not (getattr(pl_module, "conditional", False)
                 and len(getattr(pl_module, "data_shape", ())) == 3
-                and _due(trainer, self.every_n_epochs)):
+                and picture_due(trainer, self.every_n_epochs)):
             return
         z, labels = class_grid_inputs(pl_module, self.per_class)
         images = pl_module.generate(z, labels)

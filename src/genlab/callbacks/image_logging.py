@@ -137,6 +137,11 @@ def log_class_table(trainer: L.Trainer, key: str, images: torch.Tensor, per_clas
             warnings.warn(f"W&B could not log table {key}: {err}", stacklevel=2)
 
 
+def class_names(k: int) -> list[str]:
+    """The row labels of a class-per-row grid."""
+    return [f"class {c}" for c in range(k)]
+
+
 def describe_step(trainer: L.Trainer) -> str:
     return f"epoch {trainer.current_epoch}, step {logging_step(trainer)}"
 

@@ -39,6 +39,11 @@ def epoch_due(trainer: L.Trainer, every_n_epochs: int) -> bool:
     return (trainer.current_epoch + 1) % every_n_epochs == 0 or final_epoch(trainer)
 
 
+def picture_due(trainer: L.Trainer, every_n_epochs: int) -> bool:
+    """`epoch_due` on rank 0, the one rank that writes pictures."""
+    return trainer.is_global_zero and epoch_due(trainer, every_n_epochs)
+
+
 def final_epoch(trainer: L.Trainer) -> bool:
     """True when the running hook (validation or training-epoch end) is not called again
     in this fit: max_epochs, max_steps or both run out, or a callback asked to stop."""

@@ -16,6 +16,9 @@ MOVED_TARGETS = {
     # runtime/checkpoints.py became runtime/checkpoint_io.py (beside callbacks/checkpoints.py)
     "genlab.runtime.checkpoints.AtomicCheckpointIO":
         "genlab.runtime.checkpoint_io.AtomicCheckpointIO",
+    # callbacks/images.py became callbacks/grids.py (beside callbacks/image_logging.py)
+    **{f"genlab.callbacks.images.{name}": f"genlab.callbacks.grids.{name}"
+       for name in ("SampleGrid", "ReconstructionGrid", "InterpolationGrid")},
 }
 
 

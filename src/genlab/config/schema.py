@@ -210,9 +210,9 @@ ROOT_ACCELERATOR = Spec("str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tp
 PRECISION = Spec("str", choices=("32-true", "32", "16-mixed", "bf16-mixed"))
 _GRID = {"every_n_epochs": INT_NONNEG, "n": INT_POS, "seed": SEED}
 TARGET_SCHEMAS.update({
-    "genlab.callbacks.images.SampleGrid": _GRID,
-    "genlab.callbacks.images.ReconstructionGrid": _GRID,
-    "genlab.callbacks.images.InterpolationGrid": {"pairs": INT_POS, "steps": Spec("int", min=2)},
+    "genlab.callbacks.grids.SampleGrid": _GRID,
+    "genlab.callbacks.grids.ReconstructionGrid": _GRID,
+    "genlab.callbacks.grids.InterpolationGrid": {"pairs": INT_POS, "steps": Spec("int", min=2)},
     "genlab.callbacks.latent_space.LatentSpacePlot": {"max_points": INT_POS},
     "genlab.callbacks.nan_guard.NonFiniteGuard": {"every_n_steps": INT_NONNEG},
     "genlab.callbacks.sample_quality.SampleQuality": {

@@ -1,4 +1,5 @@
-"""Sample, reconstruction and latent-interpolation grids."""
+"""The image-grid callbacks: samples, reconstructions and latent interpolations (saved and
+logged through image_logging.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from genlab.callbacks.image_logging import describe, fixed_rng, save_grid
-from genlab.callbacks.schedule import epoch_due as _epoch_due  # every N epochs and the last
+from genlab.callbacks.image_logging import class_names, describe, fixed_rng, save_grid
+from genlab.callbacks.schedule import picture_due
 from genlab.models.generative import is_image_model
-
-
-def _due(trainer: L.Trainer, every_n_epochs: int) -> bool:
-    """`_epoch_due` (callbacks/schedule.py) on rank 0, the one rank that writes pictures."""
-    return trainer.is_global_zero and _epoch_due(trainer, every_n_epochs)
 
 
 class SampleGrid(Callback):
@@ -27,7 +23,7 @@ class SampleGrid(Callback):
         self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not (_due(trainer, self.every_n_epochs) and is_image_model(pl_module)):
+        if not (picture_due(trainer, self.every_n_epochs) and is_image_model(pl_module)):
             return
         what = describe(trainer, pl_module)
         if pl_module.conditional:  # one row per class, named
@@ -45,10 +41,6 @@ class SampleGrid(Callback):
                   title=f"{self.n} samples from the prior, {what} (the same noise every epoch)")
 
 
-def class_names(k: int) -> list[str]:
-    return [f"class {c}" for c in range(k)]
-
-
 class ReconstructionGrid(Callback):
     """Every N epochs, the first `n` validation images (rows labelled "original") above
     their reconstructions (rows labelled "reconstruction"); logged as `reconstructions`."""
@@ -63,7 +55,7 @@ class ReconstructionGrid(Callback):
             self._batch = batch[0][: self.n]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if (self._batch is None or not _due(trainer, self.every_n_epochs)
+        if (self._batch is None or not picture_due(trainer, self.every_n_epochs)
                 or not (is_image_model(pl_module) and hasattr(pl_module, "reconstruct"))):
             return
         x = self._batch
