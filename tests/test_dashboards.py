@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ import pytest
 
 from conftest import run_cli
 from genlab.runtime.trackers import direction
-from wandb_records import config, records
+from wandb_records import config, records, table
 
 SWEEP = ["-m", "seed=1,2", "logger=many", "trainer.max_epochs=2", "metrics=none",
          "callbacks=checkpoint", "+trainer.limit_train_batches=4", "model.iwae_samples=4",
@@ -60,6 +61,23 @@ def test_sweep_runs_are_named_by_their_overrides_and_config_is_flat(sweep: Path)
         assert summary["test/nll_iwae"] == {"min": record["test"]["values"]["test/nll_iwae"]}
         assert summary["best/epoch"] == record["best"]["epoch"]
     assert names == ["digits-vae seed=1", "digits-vae seed=2"]
+
+
+def test_seed_only_sweep_has_one_summary_row_in_its_wandb_group(sweep: Path) -> None:
+    """The 2-seed sweep's group gets a summary run whose table has one row: both runs,
+    the mean and std of their test/nll_iwae. Rules out per-run rows and a missing std
+    (a run's own values copied instead of averaged)."""
+    [summary_run] = (sweep / "wandb").glob("offline-run-*")
+    recs = records(summary_run)
+    run = next(r["run"] for r in recs if r["type"] == "run")
+    assert run["display_name"] == "sweep-summary" and run["run_group"] == "sweep"
+    got = table(summary_run, recs, "sweep/summary")
+    [row] = got["data"]
+    values = [json.loads((sweep / job / "metrics.json").read_text())["test"]["values"]
+              ["test/nll_iwae"] for job in ("0", "1")]
+    at = got["columns"].index("test/nll_iwae mean")
+    assert row[:2] == ["all runs", 2]
+    assert row[at:at + 2] == pytest.approx([statistics.fmean(values), statistics.stdev(values)])
 
 
 def _csv(run: Path) -> list[dict]:

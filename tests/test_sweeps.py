@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import shutil
 import sqlite3
+import statistics
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from conftest import run_cli
 from genlab.errors import ConfigError, NonFiniteError
 from genlab.sweeps.failures import SweepFailedError, check_policy
-from wandb_records import config, offline_run_dir, records
+from wandb_records import config, offline_run_dir, records, table
 
 # a few batches of each stage, one epoch, no images (debug=limit sets task_name=debug)
 TINY = ["debug=limit", "trainer.max_epochs=1", "callbacks=checkpoint", "metrics=none",
@@ -33,6 +34,11 @@ def summary_rows(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_grid_multirun_summary_wandb_group_and_compare(tmp_path: Path) -> None:
+    """A 2 × 2 grid (latent size × seed): summary.csv, one W&B run per job in the sweep's
+    group, the group's summary run holding mean ± std over seeds per latent size as a
+    table, and genlab-compare rewriting the same summary. The table's check rules out
+    one row per run (4 rows, no std), and a std over all four runs ignoring the latent
+    size (each row's std is over its own two seeds)."""
     proc = run_cli("-m", *TINY, "model.latent_dim=2,4", "seed=0,1", "sweep.name=grid",
                    cwd=tmp_path, env=ENV)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -58,6 +64,23 @@ def test_grid_multirun_summary_wandb_group_and_compare(tmp_path: Path) -> None:
         assert run["run_group"] == "grid" and run["job_type"] == "debug"
         assert run["run_id"] == r["wandb_run_id"]
         assert config(recs)["model.latent_dim"] == int(r["model.latent_dim"])
+
+    # the group's summary run: mean ± std over seeds per latent size, as a W&B table
+    [summary_run] = (out / "wandb").glob("offline-run-*")
+    recs = records(summary_run)
+    run = next(x["run"] for x in recs if x["type"] == "run")
+    assert (run["display_name"], run["run_group"], run["job_type"]) == (
+        "grid-summary", "grid", "sweep-summary")
+    assert run["project"] == next(x["run"] for x in records(offline_run_dir(
+        Path(rows[0]["run_dir"]))) if x["type"] == "run")["project"]
+    got = table(summary_run, recs, "sweep/summary")
+    assert got["columns"][:4] == ["model.latent_dim", "runs", "val/elbo mean", "val/elbo std"]
+    assert "test/nll_iwae std" in got["columns"]
+    expected = {}
+    for dim in ("2", "4"):
+        values = [float(r["val/elbo"]) for r in rows if r["model.latent_dim"] == dim]
+        expected[dim] = [2, statistics.fmean(values), statistics.stdev(values)]
+    assert {row[0]: pytest.approx(row[1:4]) for row in got["data"]} == expected
 
     # genlab-compare rewrites the same summary from the directory alone
     before = {n: (out / n).read_text() for n in ("summary.csv", "summary.md")}

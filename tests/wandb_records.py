@@ -32,3 +32,9 @@ def config(recs: list[dict]) -> dict:
 
 def history(recs: list[dict]) -> list[dict]:
     return [r["history"]["item"] for r in recs if r["type"] == "history"]
+
+
+def table(run_dir: Path, recs: list[dict], key: str) -> dict:
+    """The last W&B Table logged under `key`: {"columns": [...], "data": [[...], ...]}."""
+    [*_, item] = [h for h in history(recs) if h.get(f"{key}._type") == "table-file"]
+    return json.loads((run_dir / "files" / item[f"{key}.path"]).read_text())

@@ -1,5 +1,6 @@
 """The Hydra callback that summarises every multirun when it ends (conf/hydra/default.yaml):
-summary.csv, summary.md and plots in the sweep dir, then the exit code of
+summary.csv, summary.md and plots in the sweep dir (and, when its jobs log to W&B, a summary
+run in their group: sweeps/wandb_summary.py), then the exit code of
 `sweep.fail_policy` (genlab/sweeps/failures.py). From its start to its end the sweep holds
 the lock on its sweep directory (genlab/runtime/run_lock.py): a second `-m` command on the
 same `sweep.name` is refused at once, naming the holder."""
@@ -58,8 +59,31 @@ class SweepSummary(Callback):
             return
         records = summarize([sweep_dir], sweep_dir)
         print(f"Sweep summary: {sweep_dir / 'summary.md'}")
+        _summary_to_wandb(config, sweep_dir, records)
         try:
             check_policy(self.fail_policy, [r.status for r in records])
         except GenlabError as err:
             print_error(str(err))
             sys.exit(err.exit_code)  # SystemExit passes Hydra's callback guard
+
+
+def _summary_to_wandb(config: DictConfig, sweep_dir: Path, records: list) -> None:
+    """The summary as a table in the sweep's W&B group (sweeps/wandb_summary.py), when its
+    jobs log to W&B; a tracker's failure is a warning, never the sweep's exit code."""
+    import warnings
+
+    from genlab.sweeps.wandb_summary import log_summary, wandb_settings
+
+    settings = wandb_settings(config)
+    if settings is None:
+        return
+    try:
+        run_id = log_summary(settings, sweep_dir, records)
+    except Exception as err:  # noqa: BLE001 — summary.md has the same numbers
+        warnings.warn(f"The sweep summary could not be logged to W&B ({err!s:.200}); "
+                      f"{sweep_dir / 'summary.md'} has it.", stacklevel=2)
+        return
+    if run_id is not None:
+        print(f"W&B sweep summary: run {sweep_dir.name}-summary ({run_id}), table "
+              f"sweep/summary, in {sweep_dir / 'wandb'}")
+

@@ -4,8 +4,10 @@ run directories alone (no W&B server)."""
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from genlab.sweeps.records import RunRecord
@@ -78,7 +80,7 @@ def markdown(records: list[RunRecord], plots: list[Path]) -> str:
     lines = [f"# Sweep summary: {done} of {len(records)} runs completed", ""]
     if common:
         lines += [f"Common overrides: `{' '.join(common)}`", ""]
-    lines += _aggregate_table(records, keys)
+    lines += _aggregate_table(records)
     header = ["job", *keys, "status", *metrics, "W&B run", "run dir / failure"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in records:
@@ -90,36 +92,58 @@ def markdown(records: list[RunRecord], plots: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _aggregate_table(records: list[RunRecord], keys: list[str]) -> list[str]:
-    """mean ± std over seeds of the objective and the test metrics, for each setting of the
-    other swept keys."""
+@dataclass
+class Aggregate:
+    """mean ± std over seeds, one row per setting of the other swept keys: `heads` name the
+    setting's columns (["setting"] for a seed-only sweep, its one row "all runs"), each row
+    is (setting values, completed runs, [(mean, std) per metric]), std NaN for one run."""
+
+    heads: list[str]
+    metrics: list[str]
+    rows: list[tuple[tuple, int, list[tuple[float, float]]]]
+
+
+def aggregate(records: list[RunRecord]) -> Aggregate | None:
+    """The objective and the test metrics, averaged over seeds per setting of the other
+    swept keys; None when no setting was repeated (e.g. an Optuna search)."""
+    keys = swept_keys(records)
     settings = [k for k in keys if k != SEED_KEY]
     objective = next((r.optimized_metric for r in records if r.optimized_metric), None)
     if not objective:
-        return []
+        return None
     metrics = [objective, *(m for m in metric_names(records)
                             if m.startswith("test/") and m != objective)]
     columns = {m: group_by_setting(records, keys, m) for m in metrics}
     if all(len(values) <= 1 for values in columns[objective].values()):
-        return []  # no setting was repeated: nothing to average (e.g. an Optuna search)
-    heads = settings or ["setting"]  # a seed-only sweep: one group, all its runs
-    lines = [f"Mean ± std over {SEED_KEY}s (completed runs):", "",
-             f"| {' | '.join(heads)} | runs | {' | '.join(metrics)} |",
-             "|" + "---|" * (len(heads) + 1 + len(metrics))]
+        return None
+    rows = []
     for setting, values in columns[objective].items():
-        cells = [_mean_std(columns[m].get(setting, [])) for m in metrics]
-        names = setting or ("all runs",)
-        lines.append(f"| {' | '.join(map(str, names))} | {len(values)} | "
-                     f"{' | '.join(cells)} |")
+        stats = [mean_std(columns[m].get(setting, [])) for m in metrics]
+        stats = [(mean, std if len(columns[m].get(setting, [])) > 1 else math.nan)
+                 for m, (mean, std) in zip(metrics, stats, strict=True)]
+        rows.append((setting or ("all runs",), len(values), stats))
+    return Aggregate(settings or ["setting"], metrics, rows)
+
+
+def _aggregate_table(records: list[RunRecord]) -> list[str]:
+    """The markdown of `aggregate`: "mean ± std" cells, one run's value alone."""
+    agg = aggregate(records)
+    if agg is None:
+        return []
+    lines = [f"Mean ± std over {SEED_KEY}s (completed runs):", "",
+             f"| {' | '.join(agg.heads)} | runs | {' | '.join(agg.metrics)} |",
+             "|" + "---|" * (len(agg.heads) + 1 + len(agg.metrics))]
+    for names, n, stats in agg.rows:
+        cells = [_mean_std(mean, std) for mean, std in stats]
+        lines.append(f"| {' | '.join(map(str, names))} | {n} | {' | '.join(cells)} |")
     return [*lines, ""]
 
 
-def _mean_std(values: list[float]) -> str:
-    """"mean ± std" over two or more runs; one run is its value (no "± 0")."""
-    mean, std = mean_std(values)
-    if not values:
+def _mean_std(mean: float, std: float) -> str:
+    """"mean ± std" over two or more runs; one run is its value (no "± 0"); none: empty."""
+    if math.isnan(mean):
         return ""
-    return f"{mean:.4g} ± {std:.2g}" if len(values) > 1 else f"{mean:.4g}"
+    return f"{mean:.4g}" if math.isnan(std) else f"{mean:.4g} ± {std:.2g}"
 
 
 def _num(value: float | None, digits: int | None = None) -> str:
