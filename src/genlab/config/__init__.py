@@ -48,7 +48,7 @@ def register_resolvers() -> None:
 def _command_help(command: str, *, _root_: object) -> str:
     from genlab.config.command_help import command_help
 
-    return command_help(command, _root_)
+    return command_help(command, _root_, config_dir())
 
 
 register_resolvers()

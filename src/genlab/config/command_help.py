@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
-
-from genlab.config import config_dir
 
 # `key: value  # comment` at the top level, and `  - group: option  # comment` in defaults
 _KEY = re.compile(r"^([A-Za-z_]\w*):(.*)$")
@@ -25,10 +24,10 @@ NOT_KEYS = ("defaults", "hydra")
 WIDTH = 88
 
 
-def command_help(command: str, root: Mapping[str, Any]) -> str:
-    """The help text of `genlab-<command>` from conf/<command>.yaml and its composed config
-    `root`. `$` is doubled: Hydra passes the template through string.Template."""
-    lines = (config_dir() / f"{command}.yaml").read_text().splitlines()
+def command_help(command: str, root: Mapping[str, Any], conf: Path) -> str:
+    """The help text of `genlab-<command>` from `conf`/<command>.yaml and its composed
+    config `root`. `$` is doubled: Hydra passes the template through string.Template."""
+    lines = (conf / f"{command}.yaml").read_text().splitlines()
     groups, keys = described_groups(lines), described_keys(lines)
     for key, (group, text) in groups.items():  # a group's settings changed here (`trainer:`)
         groups[key] = (group, "; ".join(t for t in (text, keys.pop(key, "")) if t))
@@ -43,7 +42,7 @@ def command_help(command: str, root: Mapping[str, Any]) -> str:
         out += _entry(f"{key}={value}", text + (" (required)" if value == "???" else ""))
     out += ["", "Groups (group=option):"]
     for key, (group, text) in groups.items():
-        options = ", ".join(sorted(p.stem for p in (config_dir() / group).glob("*.yaml")))
+        options = ", ".join(sorted(p.stem for p in (conf / group).glob("*.yaml")))
         chosen = choices.get(f"{group}@{key}", choices.get(group, ""))
         out += _entry(f"{key}={chosen}", f"{text} (one of: {options})")
     return "\n".join(out).replace("$", "$$") + "\n"
