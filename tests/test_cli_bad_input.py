@@ -1,12 +1,12 @@
-"""Every command is one paragraph on bad input: genlab-eval, -sample, -fetch and -compare
-(and genlab-train's Hydra flags) answer a wrong value, a missing mandatory value, a
+"""Every command is one paragraph on bad input: genlab-eval, -sample, -fetch, -apply and
+-compare (and genlab-train's Hydra flags) answer a wrong value, a missing mandatory value, a
 nonexistent path, a string where a list belongs, or a combination of Hydra's own flags with
 one paragraph naming the key and what is allowed, exit code != 0, no traceback, no torch
 imported and nothing written (the pre-flight, genlab/config/preflight.py, runs before
 Hydra makes a run directory).
 
 The reported cases each have a test below; the property test at the end draws random
-values for every key of the four commands' configs from a seeded RNG (the same draws in
+values for every key of the five commands' configs from a seeded RNG (the same draws in
 every run) and runs each command for real: it finishes, or it refuses as above.
 """
 
@@ -26,8 +26,8 @@ from fake_datasets import write_mnist
 
 MODULES = {"train": "genlab.cli.train", "eval": "genlab.cli.eval",
            "sample": "genlab.cli.sample", "fetch": "genlab.cli.fetch",
-           "compare": "genlab.cli.compare"}
-HYDRA_COMMANDS = ("train", "eval", "sample", "fetch")
+           "apply": "genlab.cli.apply", "compare": "genlab.cli.compare"}
+HYDRA_COMMANDS = ("train", "eval", "sample", "fetch", "apply")
 # fetch never reaches the network in a test: a proxy that refuses every connection
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
            "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
@@ -215,6 +215,34 @@ def test_compare_out_that_is_a_file_is_one_paragraph(fake_run: Path, work: Path)
     assert "`--out`" in result.stderr and len(result.stderr.strip().splitlines()) <= 6
 
 
+DIGITS = {"_target_": "genlab.data.digits.DigitsDataModule", "val_size": 180,
+          "test_size": 360}
+
+
+@pytest.mark.parametrize(("data", "args", "key"), [
+    ({"_target_": "genlab.data.toy2d.Ring8"}, ["app=invert"], "ckpt_path"),
+    ({"_target_": "genlab.data.image_folder.ImageFolderDataModule", "image_size": 64},
+     ["app=arithmetic"], "app"),
+    (DIGITS, ["app.mask=box", "app.box=[0,0,9,9]"], "app.box"),
+    (DIGITS, ["n=361"], "n"),
+    (DIGITS, ["app.lam=-0.1"], "app.lam"),
+    (DIGITS, ["app=invert", "app.steps=-1"], "app.steps"),
+], ids=["toy model", "arithmetic without labels", "box larger than the image",
+        "n above the split", "negative lambda", "negative steps"])
+def test_apply_refuses_what_the_checkpoint_cannot_serve(fake_run: Path, work: Path,
+                                                        data: dict, args: list[str],
+                                                        key: str) -> None:
+    """genlab-apply as run: an app the checkpoint cannot serve (a 2-D toy model, arithmetic
+    on unlabelled images), a mask larger than the image, n above the split, a negative λ or
+    step count. Rules out a refusal that comes only once torch and the model are loaded, or
+    after Hydra made the run directory (the training run's config decides all of them)."""
+    OmegaConf.save({"model": {"_target_": "genlab.models.gan.GAN"}, "data": data},
+                   fake_run / "config_resolved.yaml")
+    result = run("apply", f"ckpt_path={fake_run}/checkpoints/last.ckpt", *args, cwd=work)
+    assert_one_paragraph(result, key)
+    assert not files(work)
+
+
 # --- Hydra's own flags ----------------------------------------------------------------------
 
 # (flags, exit code): Hydra prints and exits 0, or genlab refuses the combination with 2
@@ -300,13 +328,31 @@ POOLS: dict[str, dict[str, list]] = {
         "inception": [False, True, "maybe"], "timeout": [1, 0.5, 0, -1, "x"],
         "task_name": ["fetch", "x/y"], "incepton": [True], **NAMES,
     },
+    # the issue's cases among them: an app the data cannot serve is in test_app_a_checkpoint_
+    # cannot_serve_is_one_paragraph (a real toy checkpoint costs a training), a box larger
+    # than the 8×8 digits, n above the 360-image test split, a negative λ or step count
+    "apply": {
+        "ckpt_path": ["{ckpt}", ABSENT, "{tmp}/nope.ckpt", "{loose}"],
+        "train_config": [None, "{config}", "{tmp}/nope.yaml"],
+        "app": ["complete", "invert", "arithmetic", "interpolate", "inpaint"],
+        "app.mask": ["center", "random", "left_half", "middle"],
+        "app.box": ["[1,1,3,3]", "[2,2,7,3]", "[0,0,9,9]", "[1,1]", "x"],  # with app.mask=box
+        "app.lam": [0.1, 0, -1, "x"], "app.steps": [0, 1, -5, 2.5], "app.restarts": [1, 2, 0],
+        "n": [2, 4, 0, -1, 361, "x"], "split": ["test", "val", "train", "dev"],
+        "seed": [0, -1, BIG, "x"], "batch_size": [1, 3, 0], "data": ["{{}}", "x"],
+        "judge.max_epochs": [1, 0, "x"], "logger": ["csv", "none", "csvv"],
+        "task_name": ["apply", "x/y"], "project": ["genlab", 5], "run_name": ["apply", "a/b"],
+        "tags": ["[a]", "x", None], **NAMES,
+    },
 }
 COMPARE = {"dirs": [["{run}"], ["{tmp}/nope"], ["{loose}"], ["{empty}"], ["{run}", "{run}"]],
            "--out": [None, "{tmp}/out", "{loose}", "/proc/genlab"]}
 BASE = {"sample": ["ckpt_path={ckpt}", "n=4"],
         "eval": ["ckpt_path={ckpt}", "metrics=none", "logger=csv", "trainer.accelerator=cpu",
                  "++trainer.limit_test_batches=1"],
-        "fetch": ["datasets=[mnist]", "inception=false", "timeout=1"]}
+        "fetch": ["datasets=[mnist]", "inception=false", "timeout=1"],
+        "apply": ["ckpt_path={ckpt}", "n=4", "judge.max_epochs=1", "app.steps=2",
+                  "app.restarts=1"]}
 # the metric suite at its smallest when a draw turns it on
 SMALL_SUITE = ["metrics.n_samples=40", "metrics.batch_size=20", "metrics.kid_subsets=5",
                "metrics.features.max_epochs=1", "metrics.n_reference=40"]
@@ -337,6 +383,8 @@ def draw(command: str, index: int) -> tuple[list[str], set[str]]:
         args.pop(key, None)
         if value != ABSENT:
             args[key] = f"{key}={_fmt(value)}"
+    if "app.box" in args:  # a box is completed only under app.mask=box
+        args.setdefault("app.mask", "app.mask=box")
     if args.get("metrics") == "metrics=default":
         args = {**{a.split("=", 1)[0]: a for a in SMALL_SUITE}, **args}
     line = list(args.values())
@@ -406,6 +454,11 @@ REGRESSIONS = [
     ("fetch", ["datasets=mnist", "inception=false"]),  # the name split into letters
     ("eval", ["ckpt_path={ckpt}", "metrics=none", "logger=wandb"]),  # ${project} unresolved
     ("eval", ["ckpt_path={ckpt}", "metrics=default", *SMALL_SUITE]),  # the suite, for real
+    ("apply", ["ckpt_path={ckpt}", "app.mask=box", "app.box=[2,2,7,3]"]),  # the issue's
+    ("apply", ["ckpt_path={ckpt}", "n=361"]),  # bad-input cases on a real checkpoint
+    ("apply", ["ckpt_path={ckpt}", "app=arithmetic", "app.lam=-1"]),
+    ("apply", ["ckpt_path={ckpt}", "app=invert", "app.steps=-1"]),
+    ("apply", [*BASE["apply"], "app=arithmetic"]),  # an app the digits VAE serves, for real
 ]
 
 
@@ -424,9 +477,10 @@ def test_the_draws_reach_every_key_of_the_commands_configs() -> None:
     """Rules out a property test that misses a key of a command's config (a key added to
     conf/<command>.yaml must get a pool here), or a pool key no draw leads."""
     conf = Path(__file__).parent.parent / "conf"
-    for command in ("sample", "eval", "fetch"):
+    for command in ("sample", "eval", "fetch", "apply"):
         config = OmegaConf.load(conf / f"{command}.yaml")
-        groups = {next(iter(d)) for d in config.defaults if isinstance(d, dict)}
+        groups = {next(iter(d)) for d in OmegaConf.to_container(config.defaults)
+                  if isinstance(d, dict)}  # `- hydra: default` beside the root key hydra:
         own = {k for k in config if k != "defaults" and k not in groups}
         missing = own - {k.split(".")[0] for k in POOLS[command]}
         assert not missing, f"{command}: no pool for {missing}"
