@@ -128,3 +128,13 @@ def test_iwae_slices_equal_the_unsliced_bound_and_bound_decoder_inputs(monkeypat
     model.hparams.iwae_batch = 100_000
     one = model.iwae_log_likelihood(x, 1)
     assert torch.allclose(small, one, atol=1e-4)
+
+
+def test_iwae_bound_of_chunks_equals_the_bound_of_all_log_weights() -> None:
+    """The streamed form the VAE's test uses (chunks of the K log-weights): rules out a
+    running logsumexp normalised by the chunk count or by the last chunk's size instead of
+    K, and one that drops a chunk."""
+    log_w = torch.randn(10, 4) * 5
+    whole = iwae_bound(log_w)
+    for sizes in ([10], [3, 3, 3, 1], [1] * 10, [7, 3]):
+        assert torch.allclose(iwae_bound(iter(log_w.split(sizes))), whole, atol=1e-6), sizes

@@ -4,6 +4,7 @@ importance-weighted bound (Burda et al. 2015). All values are in nats per exampl
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -49,8 +50,18 @@ def gaussian_log_likelihood(
     return ll.flatten(1).sum(-1)
 
 
-def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
+def iwae_bound(log_weights: torch.Tensor | Iterable[torch.Tensor]) -> torch.Tensor:
     """log (1/K) Σ_k w_k from log w_k = log p(x, z_k) − log q(z_k|x).  (K, B) → (B,).
 
+    Also from the K log-weights in chunks (m_i, B) with Σ m_i = K, accumulated by a running
+    logsumexp, so that no (K, B) tensor need exist (the VAE's bounded-memory IWAE test).
     K = 1 gives the ELBO; the bound tightens towards log p(x) as K grows."""
-    return torch.logsumexp(log_weights, dim=0) - math.log(log_weights.shape[0])
+    chunks = [log_weights] if isinstance(log_weights, torch.Tensor) else log_weights
+    total, k = None, 0
+    for chunk in chunks:
+        part = torch.logsumexp(chunk, dim=0)
+        total = part if total is None else torch.logaddexp(total, part)
+        k += chunk.shape[0]
+    if total is None:
+        raise ValueError("iwae_bound of no log-weights (K = 0)")
+    return total - math.log(k)

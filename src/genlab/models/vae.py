@@ -26,7 +26,7 @@ constant ones. min_std=0 is the unfloored density.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import lightning as L
 import torch
@@ -38,6 +38,7 @@ from genlab.errors import ParameterError
 from genlab.metrics.elbo import (
     bernoulli_log_likelihood,
     gaussian_log_likelihood,
+    iwae_bound,
     kl_divergence,
     log_normal_diag,
     log_standard_normal,
@@ -216,18 +217,22 @@ class VAE(L.LightningModule):
         return min(m_max, self.hparams.iwae_chunk) if self.hparams.iwae_chunk else m_max
 
     def _iwae_slice(self, x: torch.Tensor, k: int, advance: Callable[[], None]) -> torch.Tensor:
+        """The IWAE bound of one slice: its K log-weights in chunks of at most m_max
+        samples, each made by one decoder forward, reduced as they come (iwae_bound)."""
         mu, logvar = self.encode(x)
         m_max = self._iwae_chunk(len(x))
-        total = torch.full((len(x),), -math.inf, device=x.device)
-        for start in range(0, k, m_max):
-            m = min(m_max, k - start)
-            z = reparameterize(mu.expand(m, *mu.shape), logvar.expand(m, *logvar.shape))
-            dec = self.decoder(z.flatten(0, 1))
-            log_px = self.log_likelihood(dec, x.expand(m, *x.shape).flatten(0, 1)).view(m, -1)
-            log_w = log_px + log_standard_normal(z) - log_normal_diag(z, mu, logvar)
-            total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
-            advance()
-        return total - math.log(k)  # = iwae_bound of all K log-weights (metrics/elbo.py)
+
+        def log_weight_chunks() -> Iterator[torch.Tensor]:
+            for start in range(0, k, m_max):
+                m = min(m_max, k - start)
+                z = reparameterize(mu.expand(m, *mu.shape), logvar.expand(m, *logvar.shape))
+                dec = self.decoder(z.flatten(0, 1))
+                flat_x = x.expand(m, *x.shape).flatten(0, 1)
+                log_px = self.log_likelihood(dec, flat_x).view(m, -1)
+                yield log_px + log_standard_normal(z) - log_normal_diag(z, mu, logvar)
+                advance()
+
+        return iwae_bound(log_weight_chunks())
 
     def configure_optimizers(self):
         opt = build_optimizer(self.parameters(), self.hparams.optimizer)
