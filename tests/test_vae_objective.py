@@ -44,7 +44,7 @@ def test_training_loss_weights_the_kl_by_beta_times_a_linear_warmup(tmp_path: Pa
     counted in epochs or batches-per-epoch instead of optimizer steps, one that never ends
     or starts at β, and β leaking into the reported ELBO."""
     torch.manual_seed(0)
-    model = _vae(beta=0.5, kl_warmup_steps=4)
+    model = _vae(beta=0.5, kl_warmup_steps=4, binarize=False)  # grey x, as the probe sees it
     data = TensorDataset(torch.rand(12, 1, 8, 8), torch.zeros(12, dtype=torch.long))
     probe = _LossProbe()
     trainer = L.Trainer(accelerator="cpu", max_steps=6, logger=False,

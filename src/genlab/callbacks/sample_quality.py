@@ -116,7 +116,7 @@ def extract(extractor: torch.nn.Module, images: torch.Tensor | Iterable[torch.Te
 
 
 class SampleQuality(Callback):
-    def __init__(self, features: Any, data: Any, cache_dir: str, every_n_epochs: int = 5,
+    def __init__(self, features: Any, data: Any, cache_dir: str, every_n_epochs: int = 10,
                  n_samples: int | None = None, n_reference: int | None = None,
                  min_samples: int = 1000, batch_size: int = 500, seed: int = 0,
                  kid_subsets: int = 100,

@@ -10,6 +10,7 @@ GAN_OBJECTIVES = ("minimax", "non_saturating")  # models/gan/objective.py: GENER
 CONDITIONINGS = ("concat", "projection")  # models/gan/, nets/conditioning.py
 EMA_BATCHNORMS = ("averaged", "recalibrated")  # models/gan/ (`ema_batchnorm`)
 RESIZE_MODES = ("pad", "bilinear")  # data/torchvision_sets.py
+DCGAN_SIZES = (8, 16, 32, 64)  # nets/dcgan.py: square sides, 4×4 doubled 1–4 times
 RESUME_MODES = ("auto",)  # `resume=`, or null (runtime/resume.py)
 FAIL_POLICIES = ("any", "all", "never")  # `sweep.fail_policy=` (sweeps/failures.py)
 

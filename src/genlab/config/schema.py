@@ -23,6 +23,7 @@ from typing import Any
 
 from genlab.config.choices import (
     CONDITIONINGS,
+    DCGAN_SIZES,
     DIGITS_IMAGES,
     DIGITS_SHAPE,
     EMA_BATCHNORMS,
@@ -438,8 +439,9 @@ def _check_nets_fit_data(cfg: Mapping) -> None:
             raise ConfigError(f"model.{part}.channels", net.get("channels"),
                               f"a list whose length k has {side} divisible by 2**k "
                               f"({name} images are {side}×{side})")
-        if ".dcgan." in target and side not in (8, 16, 32, 64):
-            raise ConfigError("data.image_size", side, "8, 16, 32 or 64 for the DCGAN nets",
+        if ".dcgan." in target and side not in DCGAN_SIZES:
+            raise ConfigError("data.image_size", side,
+                              f"{', '.join(map(str, DCGAN_SIZES))} for the DCGAN nets",
                               "Use data.image_size=32 (MNIST pads by 2 pixels).")
 
 

@@ -63,7 +63,7 @@ class VAE(L.LightningModule):
         optimizer: dict,
         latent_dim: int = 16,
         likelihood: str = "bernoulli",
-        binarize: bool = False,
+        binarize: bool = True,
         gaussian_std: float = 0.1,
         learn_std: bool = False,
         min_std: float = MIN_STD,

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from genlab.config.choices import DCGAN_SIZES as SIZES
 from genlab.errors import ConfigError
-
-SIZES = (8, 16, 32, 64)
 
 
 def upsampling_stages(shape: Sequence[int], key: str) -> int:
