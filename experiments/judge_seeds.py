@@ -1,6 +1,6 @@
 """The metric judge on several seeds: trains the `classifier` feature extractor exactly as
-the sample-quality suite does (conf/metrics/features/classifier.yaml: train split, best
-validation epoch kept, cached) for each judge seed, then reads its accuracy on the
+the sample-quality suite does (conf/metrics/features/classifier.yaml: train split, final
+epoch kept, cached) for each judge seed, then reads its accuracy on the
 validation and test splits. Prints one row per (data, seed) and the minimum per data.
 
     python experiments/judge_seeds.py --data digits mnist28 mnist32 --seeds 0 1 2 3 4 \
@@ -60,7 +60,7 @@ def main() -> None:
             test = judge.accuracy("test", datamodule)
             seconds = time.perf_counter() - start
             rows[name, seed] = test
-            print(f"{name} seed {seed}: best epoch {judge.info.get('best_epoch')} "
+            print(f"{name} seed {seed}: epoch kept {judge.info.get('epoch')} "
                   f"val {val:.4f} test {test:.4f} ({seconds:.0f} s, {judge.entry.name})",
                   flush=True)
     for name in args.data:

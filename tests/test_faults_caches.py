@@ -100,7 +100,7 @@ def test_a_rebuilt_judge_that_fails_again_stops_naming_the_file(compose_cfg,
 
     def broken_training(model, datamodule, max_epochs, batch_size, seed, out_dir):
         (out_dir / "classifier.pt").write_bytes(b"PK\x03\x04 not a whole archive")
-        return {"val_acc": 0.99, "best_epoch": 0, "train_seconds": 0.0, "n_train": 1}
+        return {"val_acc": 0.99, "epoch": 0, "train_seconds": 0.0, "n_train": 1}
 
     monkeypatch.setattr(judge, "train_classifier", broken_training)
     from hydra.utils import instantiate

@@ -231,6 +231,7 @@ TARGET_SCHEMAS.update({
     },
     "genlab.models.classifier.Classifier": {
         "name": STR, "net": Spec("dict"), "optimizer": Spec("dict"),
+        "scheduler": Spec("dict", nullable=True),
     },
     "genlab.nets.classifier.VGGClassifier": {
         "channels": Spec("list", item=INT_POS), "hidden_dim": INT_POS, "grid": INT_POS,

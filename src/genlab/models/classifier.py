@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from genlab.errors import ConfigError
-from genlab.models.optim import build_optimizer
+from genlab.models.optim import build_optimizer, build_scheduler
 
 
 class Classifier(L.LightningModule):
     def __init__(self, data_shape: Sequence[int], num_classes: int, net: dict, optimizer: dict,
-                 name: str = "classifier") -> None:
+                 scheduler: dict | None = None, name: str = "classifier") -> None:
         super().__init__()
         if num_classes <= 0:
             raise ConfigError("data", "a dataset without labels", "labelled data (num_classes > 0)",
@@ -56,4 +56,6 @@ class Classifier(L.LightningModule):
         self._eval_step(batch, "test")
 
     def configure_optimizers(self):
-        return build_optimizer(self.parameters(), self.hparams.optimizer)
+        opt = build_optimizer(self.parameters(), self.hparams.optimizer)
+        sched = build_scheduler(opt, self.hparams.scheduler)
+        return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}
