@@ -329,19 +329,12 @@ ROOT_SPECS: dict[str, Spec] = {
     "seed": Spec("int", 0, 2**32 - 1, nullable=True),
     "optimized_mode": Spec("str", choices=("min", "max")),
     "optimized_metric": Spec("str", nullable=True),
-    "trainer.max_epochs": Spec("int", min=-1, nullable=True),
-    "trainer.max_steps": Spec("int", min=-1),
-    "trainer.devices": ANY,  # checked by _check_devices
-    "trainer.num_nodes": INT_POS,
-    "trainer.accelerator": ROOT_ACCELERATOR,
-    "trainer.gradient_clip_val": Spec("float", min=0, nullable=True),
-    "trainer.accumulate_grad_batches": INT_POS,
-    "trainer.deterministic": Spec(choices=(True, False, "warn")),
+    # the Trainer's keys, checked first (a wrong budget or device before anything else),
+    # from its one schema above
+    **{f"trainer.{key}": spec for key, spec in TARGET_SCHEMAS["lightning.pytorch.Trainer"].items()
+       if key != OPEN},
     "logger.wandb.offline": BOOL,
     "data.num_workers": INT_NONNEG,
-    "trainer.log_every_n_steps": INT_POS,
-    "trainer.check_val_every_n_epoch": Spec("int", min=1, nullable=True),
-    "trainer.precision": PRECISION,
     # train.yaml's own keys: what the run does and what its directories are called
     "train": BOOL, "test": BOOL,
     "resume": Spec("str", choices=RESUME_MODES, nullable=True),
