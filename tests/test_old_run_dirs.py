@@ -70,3 +70,20 @@ def test_every_moved_target_leads_to_a_class_that_exists() -> None:
         assert importlib.util.find_spec(old.rsplit(".", 1)[0]) is None, old
         assert current_targets({"plugins": [{"_target_": old, "x": 1}]}) == {
             "plugins": [{"_target_": new, "x": 1}]}
+
+
+def test_a_run_naming_a_removed_class_is_refused_in_one_paragraph(old_run: Path,
+                                                                   tmp_path: Path) -> None:
+    """A run whose config names the removed ConvClassifier: genlab-eval says what it was and
+    what to do, exit ≠ 0, no traceback, nothing written. Rules out the ImportError wall a
+    plain `_target_` lookup gives, and a rewrite to VGGClassifier (whose weights would not
+    fit the checkpoint)."""
+    cfg = OmegaConf.load(old_run / "config_resolved.yaml")
+    cfg.model.encoder = {"_target_": "genlab.nets.classifier.ConvClassifier", "channels": [8]}
+    OmegaConf.save(cfg, old_run / "config_resolved.yaml")
+    proc = run_cli(f"ckpt_path={old_run / 'checkpoints' / 'last.ckpt'}", "metrics=none",
+                   cwd=tmp_path, module="genlab.cli.eval", env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode != 0
+    assert "genlab.nets.classifier.ConvClassifier" in proc.stderr
+    assert "experiment=classifier_mnist" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").rglob("eval.json"))

@@ -238,9 +238,6 @@ TARGET_SCHEMAS.update({
         "feature_grid": INT_POS, "dropout": Spec("float", 0, 0.95),
         "shift": Spec("float", 0, 0.5),
     },
-    "genlab.nets.classifier.ConvClassifier": {
-        "channels": Spec("list", item=INT_POS), "feature_dim": INT_POS,
-    },
     "genlab.metrics.inception.InceptionFeatures": {
         "name": Spec("str", choices=("inception",)), "weights_path": STR,
         "channels_last": BOOL, "sha256": Spec("str", nullable=True),

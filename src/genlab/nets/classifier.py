@@ -13,9 +13,9 @@ digits, it maps uniform noise to a tight cluster inside the data's k-NN manifold
 (precision 0.95 for noise, vs 0.10 with the pooled conv features; train images 0.86,
 VAE samples 0.41), which would make precision/recall meaningless.
 
-`ConvClassifier` is the earlier net (two conv stages + global average pooling); it reads
-MNIST badly (58 % test accuracy on the 5,000-digit subset) and stays only so that old run
-directories that name it still load; its features are its hidden layer.
+The earlier `ConvClassifier` (global average pooling; 58 % test accuracy on the shared
+MNIST) is gone; a run directory that names it is refused with a message
+(genlab/config/moved.py).
 
 `shift` > 0 adds the one augmentation of its training recipe, `RandomShift`: in training
 mode each image is moved by up to round(shift · side) pixels in x and y, as a random crop
@@ -24,7 +24,7 @@ digits (±1 px there, an eighth of the image, lowered the test accuracy on 4 of 
 the identity in eval mode, so the judge's features and logits are unaffected
 (experiments/README.md#the-metric-judge-on-five-seeds).
 
-Both: `features_and_logits(x)` → (features, logits) in one pass; `forward(x)` → logits.
+`VGGClassifier.features_and_logits(x)` → (features, logits) in one pass; `forward(x)` → logits.
 """
 
 from __future__ import annotations
@@ -91,32 +91,3 @@ class VGGClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.conv(self.augment(x)))
-
-
-class ConvClassifier(nn.Module):
-    """The earlier global-pooling net (kept for old checkpoints; see the module docstring)."""
-
-    def __init__(self, in_shape: Sequence[int], num_classes: int,
-                 channels: Sequence[int] = (32, 64), feature_dim: int = 128) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        c_in = in_shape[0]
-        for i, c_out in enumerate(channels):
-            stride = 1 if i == 0 else 2
-            layers += [nn.Conv2d(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
-            c_in = c_out
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(c_in, feature_dim))
-        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(feature_dim, num_classes))
-
-        self.num_features = feature_dim
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.body(x)
-        return features, self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
