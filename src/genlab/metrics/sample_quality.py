@@ -41,6 +41,24 @@ def labels_like(reference: torch.Tensor, n: int, num_classes: int, seed: int) ->
     return labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
 
 
+class SmallReferenceWarning(UserWarning):
+    """FID from no more reference images than feature dimensions."""
+
+
+def warn_small_reference(n: int, dim: int, suffix: str) -> None:
+    """One line when n reference images in dim-d features make FID's reference covariance
+    singular (rank ≤ n − 1 < dim, i.e. n ≤ dim): FID still exists, but with a bias that
+    depends on n, so it compares runs only on the same reference (measured in
+    experiments/README.md#small-reference-sets)."""
+    if n <= dim:
+        warnings.warn(
+            f"fid{suffix} from {n} reference images in {dim}-d features: their covariance is "
+            f"singular (rank ≤ {n - 1}), so FID is biased upwards by an amount that depends "
+            f"on the reference size; compare it only on this reference, and prefer "
+            f"kid{suffix} (unbiased) across sizes — experiments/README.md#small-reference-sets",
+            SmallReferenceWarning, stacklevel=3)
+
+
 class PrecomputedFeatures(nn.Module):
     """The identity, standing in for the metrics' feature network: inputs are features."""
 
@@ -95,6 +113,8 @@ class SampleQualityMetrics(nn.Module):
         super().__init__()
         self.extractor, self.suffix = extractor, extractor.metric_suffix
         reference = reference.float()
+        if rank == 0:
+            warn_small_reference(len(reference), reference.shape[1], self.suffix)
         shard = reference[rank::world_size]
         with warnings.catch_warnings():  # torchmetrics warns that KID/IS keep all features
             warnings.simplefilter("ignore", UserWarning)
