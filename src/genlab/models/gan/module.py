@@ -13,13 +13,16 @@ lacks diversity; unconditional models only.
 Options of modern GAN code: `ema_decay` keeps an exponential moving average of G's weights
 (torch's AveragedModel, BatchNorm buffers averaged too, updated after every G step) that
 `sample`, `generate`, evaluation and the metric suite use — both G and its EMA are in the
-checkpoint; `r1_gamma` adds γ/2 · R1 to D's loss; `scheduler` gives each player the same
-kind of lr scheduler, stepped here per epoch or per that player's step by its `interval`;
-`clip_d` / `clip_g` clip each player's gradients before its step (Lightning's
-`clip_gradients`, by `clip_algorithm`: the total norm or each value; null or 0 = off). Their
-YAML defaults are `trainer.gradient_clip_val` / `gradient_clip_algorithm`, which
-genlab/runtime/build.py then keeps from the Trainer, whose validator refuses them under
-manual optimisation.
+checkpoint; `ema_batchnorm=recalibrated` (the default) replaces the EMA's averaged
+BatchNorm statistics by its own before every validation and test epoch (standing
+statistics, `recalibrate_ema`; lower FID, experiments/README.md#ema-batchnorm), so the
+checkpoint holds those the EMA was evaluated with; `r1_gamma` adds γ/2 · R1 to D's loss;
+`scheduler` gives each player the same kind of lr scheduler, stepped here per epoch or per
+that player's step by its `interval`; `clip_d` / `clip_g` clip each player's gradients
+before its step (Lightning's `clip_gradients`, by `clip_algorithm`: the total norm or each
+value; null or 0 = off). Their YAML defaults are `trainer.gradient_clip_val` /
+`gradient_clip_algorithm`, which genlab/runtime/build.py then keeps from the Trainer, whose
+validator refuses them under manual optimisation.
 
 Diagnostics of the theory (genlab/metrics/jsd.py, genlab/metrics/mode_coverage.py):
 validation and test log `jsd_lower_bound` = (V(D, G) + log 4) / 2 from the current D, a
@@ -85,7 +88,7 @@ class GAN(L.LightningModule):
         num_classes: int = 0,
         name: str = "gan",
         ema_decay: float | None = None,
-        ema_batchnorm: str = "averaged",
+        ema_batchnorm: str = "recalibrated",
         r1_gamma: float = 0.0,
         scheduler: dict | None = None,
         jsd_samples: int = 20_000,
