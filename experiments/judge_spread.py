@@ -73,20 +73,17 @@ def main() -> None:
             print(f"{ckpt} judge {seed}: {shown} ({time.perf_counter() - start:.0f} s)",
                   flush=True)
     for name in NAMES[:2]:
-        if (args.ckpts[0], args.seeds[0]) not in rows or name not in rows[args.ckpts[0],
-                                                                        args.seeds[0]]:
-            continue
-        for ckpt in args.ckpts:
+        scored = [c for c in args.ckpts if all(name in rows[c, s] for s in args.seeds)]
+        for ckpt in scored:
             values = [rows[ckpt, s][name] for s in args.seeds]
             print(f"{name} {ckpt}: mean {statistics.mean(values):.4f} sd "
                   f"{statistics.stdev(values):.4f} range {max(values) - min(values):.4f}")
-        for i, a in enumerate(args.ckpts):
-            for b in args.ckpts[i + 1:]:
+        for i, a in enumerate(scored):
+            for b in scored[i + 1:]:
                 diffs = [rows[a, s][name] - rows[b, s][name] for s in args.seeds]
                 print(f"{name} {a} − {b}: per judge {[round(d, 4) for d in diffs]}, mean "
                       f"{statistics.mean(diffs):.4f}, same sign under every judge: "
                       f"{len({d > 0 for d in diffs}) == 1}")
-
 
 if __name__ == "__main__":
     main()

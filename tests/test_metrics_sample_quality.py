@@ -133,7 +133,10 @@ def test_classifier_fid_on_digits_orders_real_vae_noise(compose_cfg, tmp_path: P
     # the data as uniform noise)
     assert fids[0] < fids[1] < fids[2]
     assert fids[0] < 5 and fids[2] > 20
-    assert real["val/precision_classifier"] > 0.5 and noise["val/precision_classifier"] < 0.1
+    # noise's precision depends on the judge: 0.09-0.36 over judge seeds 0-4 of the
+    # 2026-12-06 recipe (seed 0: 0.36; train images 0.93-0.95), 0.10 with the earlier judge;
+    # the dense hidden layer this rules out as the feature space gave noise 0.95
+    assert real["val/precision_classifier"] > 0.9 and noise["val/precision_classifier"] < 0.5
     assert (tmp_path / "cache" / "classifiers").is_dir()
     # class accuracy of the real test images = the classifier's own held-out accuracy,
     # as the test stage's suite reports it
