@@ -56,3 +56,22 @@ def test_version_is_genlabs(tmp_path: Path) -> None:
         proc = run_cli("--version", cwd=tmp_path, module=module)
         assert proc.returncode == 0 and proc.stdout.startswith("genlab "), proc.stdout
         assert "lightning " in proc.stdout and "Hydra" not in proc.stdout
+
+
+def test_genlab_warnings_print_as_one_plain_line(tmp_path: Path) -> None:
+    """genlab's own warnings (the small-reference FID one shows in every default digits
+    run) print as one `genlab warning:` line; any other warning keeps Python's format.
+    Rules out the default format's two lines (file:line and the source line inside genlab)
+    and a formatter that swallows or rewrites foreign warnings."""
+    code = ("import warnings\n"
+            "from genlab.runtime.environment import tweak_environment\n"
+            "from genlab.metrics.sample_quality import SmallReferenceWarning\n"
+            "tweak_environment()\n"
+            "warnings.warn('fid from 180 references', SmallReferenceWarning)\n"
+            "warnings.warn('a foreign one', UserWarning)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, check=True)
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "genlab warning: fid from 180 references", lines
+    assert any("UserWarning: a foreign one" in line for line in lines[1:]), lines
+    assert "warnings.warn('fid" not in proc.stderr

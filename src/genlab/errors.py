@@ -11,6 +11,12 @@ class GenlabError(Exception):
     exit_code = 1
 
 
+class GenlabWarning(UserWarning):
+    """Base class of genlab's own warnings: the commands print them as one `genlab warning:`
+    paragraph, without the source line Python's default format adds
+    (genlab/runtime/environment.py)."""
+
+
 class ConfigError(GenlabError, ValueError):
     """A config key holds a value that is not allowed."""
 

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from genlab.errors import ConfigError
+from genlab.errors import ConfigError, GenlabWarning
 from genlab.metrics.inception import file_sha256
 from genlab.metrics.reference_cache import (
     BrokenCacheEntry,
@@ -54,7 +54,7 @@ from genlab.run_dir import atomic_write, write_json
 PREPROCESSING = "float [0,1] at the data's shape"
 
 
-class UnreliableJudgeWarning(UserWarning):
+class UnreliableJudgeWarning(GenlabWarning):
     """The classifier behind class_acc and *_classifier metrics is below its accuracy floor."""
 
 

@@ -40,13 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
-from genlab.errors import CacheError
+from genlab.errors import CacheError, GenlabWarning
 from genlab.run_dir import atomic_write
 
 FORMAT_VERSION = 1
 
 
-class CacheEntryWarning(UserWarning):
+class CacheEntryWarning(GenlabWarning):
     """A broken cache entry was moved aside and is being rebuilt."""
 
 

@@ -25,6 +25,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
 from torchmetrics.utilities import dim_zero_cat
 
+from genlab.errors import GenlabWarning
+
 
 def labels_like(reference: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
     """n conditioning labels (n,) long whose class counts follow the reference labels'
@@ -41,7 +43,7 @@ def labels_like(reference: torch.Tensor, n: int, num_classes: int, seed: int) ->
     return labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
 
 
-class SmallReferenceWarning(UserWarning):
+class SmallReferenceWarning(GenlabWarning):
     """FID from no more reference images than feature dimensions."""
 
 

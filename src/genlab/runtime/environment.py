@@ -22,8 +22,11 @@ import contextlib
 import ctypes
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
+
+from genlab.errors import GenlabWarning
 
 VARIABLE = "PYTORCH_NVML_BASED_CUDA_CHECK"
 NVML_LIBRARY = "libnvidia-ml.so.1"  # the name torch.cuda's NVML probe loads
@@ -55,6 +58,7 @@ def tweak_environment() -> None:
         # hydra/launcher=slurm or slurm/train.sbatch, which use srun. Inside a job it stays.
         warnings.filterwarnings("ignore", message="The `srun` command is available")
     quiet_foreign_noise()
+    show_genlab_warnings_plainly()
 
 
 class NoAdvertisement(logging.Filter):
@@ -95,6 +99,24 @@ def quiet_test_restore() -> Iterator[None]:
     finally:
         for log in logs:
             log.removeFilter(quiet)
+
+
+def show_genlab_warnings_plainly() -> None:
+    """genlab's own warnings (errors.GenlabWarning) as one `genlab warning: …` paragraph on
+    stderr, without the file:line and the source line of Python's default format (which
+    point into genlab, not at anything the user can change); every other warning as before."""
+    original = warnings.showwarning
+    if getattr(original, "genlab", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, GenlabWarning):
+            print(f"genlab warning: {message}", file=file or sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    show.genlab = True
+    warnings.showwarning = show
 
 
 def quiet_foreign_noise() -> None:

@@ -42,13 +42,13 @@ from pathlib import Path
 
 from genlab import run_dir
 from genlab.config.naming import slurm_run_name
-from genlab.errors import RunDirLockedError, WriteFailedError
+from genlab.errors import GenlabWarning, RunDirLockedError, WriteFailedError
 
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0
 
 
-class StaleLockWarning(UserWarning):
+class StaleLockWarning(GenlabWarning):
     """A lock left by a process that is gone was taken over."""
 
 
