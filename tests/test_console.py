@@ -75,3 +75,24 @@ def test_genlab_warnings_print_as_one_plain_line(tmp_path: Path) -> None:
     assert lines[0] == "genlab warning: fid from 180 references", lines
     assert any("UserWarning: a foreign one" in line for line in lines[1:]), lines
     assert "warnings.warn('fid" not in proc.stderr
+
+
+def test_a_continued_run_says_so_once_and_its_log_keeps_lightnings_line(tmp_path: Path) -> None:
+    """`genlab-train ckpt_path=<last.ckpt>` (in place): the console says "Continuing run …"
+    once, without Lightning's restore lines or its "checkpoint directory is not empty"
+    warning; the job's log file keeps Lightning's "Restoring states …" line (how a requeued
+    SLURM job's log shows it resumed). Rules out filtering the line at the logger (then the
+    log loses it too) and leaving it on the console beside genlab's own line."""
+    base = ["metrics=none", "logger=csv", "trainer.enable_progress_bar=false",
+            "model.iwae_samples=0", "run_id=k"]
+    first = run_cli(*base, "trainer.max_epochs=1", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = tmp_path / "logs" / "train" / "runs" / "k"
+    again = run_cli(f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=2",
+                    cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert again.returncode == 0, again.stderr[-3000:]
+    console = again.stdout + again.stderr
+    assert console.count("Continuing run") == 1, console
+    assert "Restoring states" not in console and "Restored all states" not in console
+    assert "exists and is not empty" not in console
+    assert "Restoring states from the checkpoint path at" in (run / "train.log").read_text()

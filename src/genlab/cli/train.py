@@ -55,6 +55,11 @@ def run(cfg: DictConfig) -> float | None:
         # fresh, continued in place or a child run; a bad checkpoint or a spent epoch budget
         # is refused here, before the run directory's record is touched
         start = plan_start(cfg, output_dir)
+        if start.in_place:  # the run's own checkpoints are there by design
+            import warnings
+
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is "
+                                    "not empty")
         if is_rank_zero():
             record(cfg, plain, start.describe(output_dir))
         # the trackers' runs start first, so that a run (a sweep trial) failing while its

@@ -18,13 +18,11 @@ imported. Where NVML loads, the variable stays.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 
 from genlab.errors import GenlabWarning
 
@@ -58,6 +56,7 @@ def tweak_environment() -> None:
         # hydra/launcher=slurm or slurm/train.sbatch, which use srun. Inside a job it stays.
         warnings.filterwarnings("ignore", message="The `srun` command is available")
     quiet_foreign_noise()
+    quiet_restore_lines_on_the_console()
     show_genlab_warnings_plainly()
 
 
@@ -83,22 +82,23 @@ class NoAdvertisement(logging.Filter):
 _LIGHTNING_LOGS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
 
-@contextlib.contextmanager
-def quiet_test_restore() -> Iterator[None]:
-    """Inside: Lightning's "Restoring states from the checkpoint path at …" and "Loaded model
-    weights …" lines dropped. Only around testing, where the final record names the tested
-    checkpoint; a resumed fit keeps the line (it is how a log shows that a requeued or
-    resumed run continued from its checkpoint)."""
-    quiet = NoAdvertisement("Restoring states from the checkpoint",
-                            "Loaded model weights from the checkpoint")
-    logs = [logging.getLogger(name) for name in _LIGHTNING_LOGS]
-    for log in logs:
-        log.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for log in logs:
-            log.removeFilter(quiet)
+# Lightning's lines on loading a checkpoint: genlab's own line says the same on the console
+# ("Continuing run … from …", the final record's tested checkpoint)
+RESTORE_LINES = ("Restoring states from the checkpoint", "Restored all states from the checkpoint",
+                 "Loaded model weights from the checkpoint")
+
+
+def quiet_restore_lines_on_the_console() -> None:
+    """Drop Lightning's checkpoint-restore lines from its console handler (the `lightning`
+    logger's StreamHandler) only: the job's log file (Hydra's handler on the root logger,
+    which Lightning's records reach by propagation) keeps them, so a requeued or resumed
+    job's log still shows where it continued from (tests/test_slurm_two_nodes.py)."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            console = (isinstance(handler, logging.StreamHandler)
+                       and not isinstance(handler, logging.FileHandler))
+            if console and not any(isinstance(f, NoAdvertisement) for f in handler.filters):
+                handler.addFilter(NoAdvertisement(*RESTORE_LINES))
 
 
 def show_genlab_warnings_plainly() -> None:

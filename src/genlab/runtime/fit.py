@@ -19,7 +19,6 @@ from typing import Any
 
 from genlab import run_dir
 from genlab.console import record_table
-from genlab.runtime.environment import quiet_test_restore
 
 
 def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: bool,
@@ -38,9 +37,8 @@ def fit_and_test(trainer: Any, model: Any, datamodule: Any, *, fit: bool, test: 
     test_values: dict[str, float] = {}
     if test:
         # verbose=False: the record table below shows the test values, once
-        with quiet_test_restore():
-            trainer.test(model, datamodule=datamodule, ckpt_path=tested or None,
-                         weights_only=True, verbose=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=tested or None, weights_only=True,
+                     verbose=False)
         test_values = {k: v for k, v in _floats(trainer.callback_metrics).items()
                        if k.startswith("test/")}
     record: dict[str, Any] = {}
