@@ -72,3 +72,19 @@ def test_default_run_console_has_no_foreign_noise(tmp_path: Path) -> None:
         assert noise not in out, noise
     # a 1-epoch judge is below the accuracy floor: genlab's own warning is not filtered
     assert "UnreliableJudgeWarning" in out or "UNRELIABLE" in out
+
+    # the judge that made the numbers is named beside them: in metrics.json's record and in
+    # the W&B config, by its cache entry and its weights' hash (the same as in its meta.json)
+    # — rules out a record that cannot tell which of two judges scored a run
+    import yaml
+
+    from wandb_records import config, offline_run_dir, records
+
+    [run] = [p.parent for p in (tmp_path / "logs").rglob("metrics.json")]
+    judge = json.loads((run / "metrics.json").read_text())["judge"]
+    cache = yaml.safe_load((run / "config_resolved.yaml").read_text())["paths"]["cache_dir"]
+    meta = Path(cache) / "classifiers" / judge["cache_entry"] / "meta.json"
+    assert judge["weights_sha256"] == json.loads(meta.read_text())["weights_sha256"]
+    logged = config(records(offline_run_dir(run)))
+    assert logged["judge/weights_sha256"] == judge["weights_sha256"]
+    assert logged["judge/cache_entry"] == judge["cache_entry"]

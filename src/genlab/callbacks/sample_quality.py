@@ -143,6 +143,29 @@ class SampleQuality(Callback):
         if self._applies(trainer, pl_module) and self.extractor is None:
             check_reference_size(trainer.datamodule, self.n_reference)  # before any training
             self.extractor = self.build_extractor(trainer.datamodule)
+            self._log_judge(trainer)
+
+    def judge_identity(self) -> dict[str, Any] | None:
+        """Which feature network made this run's numbers: its name, its cache entry (the
+        dataset and the hash of its training recipe) and its weights' SHA-256 — what pins
+        the judge (experiments/README.md: the same samples move more between judges than
+        between the checkpoints they rank). None before the suite is built."""
+        if self.extractor is None:
+            return None
+        entry = getattr(self.extractor, "entry", None)
+        return {"name": self.extractor.name,
+                "weights_sha256": self.extractor.identity.get("weights_sha256"),
+                "cache_entry": entry.name if entry is not None else None}
+
+    def _log_judge(self, trainer: L.Trainer) -> None:
+        """The judge's identity in the W&B run config (`judge/*`), beside the numbers it
+        makes; metrics.json's record carries it too (genlab/runtime/fit.py)."""
+        from lightning.pytorch.loggers import WandbLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_hyperparams({f"judge/{k}": v
+                                        for k, v in (self.judge_identity() or {}).items()})
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.extractor is not None and "val" not in self.metrics:

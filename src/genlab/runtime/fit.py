@@ -64,6 +64,10 @@ def final_record(trainer: Any, best: str, tested: str | None, train: dict[str, f
     last_epoch = max(val, default=None)
     best_epoch = checkpoint_epoch(best) if best else None
     record: dict[str, Any] = {"output_dir": str(output_dir), "best_checkpoint": best}
+    judge = next((cb.judge_identity() for cb in trainer.callbacks
+                  if callable(getattr(cb, "judge_identity", None))), None)
+    if judge:  # the feature network behind the *_classifier / *_inception numbers
+        record["judge"] = judge
     if best_epoch is not None:
         monitor = getattr(trainer.checkpoint_callback, "monitor", None)
         record["best"] = {"epoch": best_epoch, "checkpoint": best, "monitor": monitor,
