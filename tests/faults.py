@@ -18,6 +18,20 @@ class PoisonWeights(Callback):
                 next(p for p in pl_module.parameters() if p.requires_grad).fill_(float("nan"))
 
 
+class Pace(Callback):
+    """Sleep `seconds` after each training batch: widens the window in which a test's signal
+    lands mid-fit (a tiny fit takes ~1 s, and a loaded machine delays `scancel`); the
+    numbers are unchanged."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        import time
+
+        time.sleep(self.seconds)
+
+
 class Evil:
     """A pickled payload: unpickling it creates `path` (weights_only must refuse it)."""
 

@@ -68,8 +68,11 @@ def test_preempted_job_requeues_and_matches_an_uninterrupted_twin(tmp_path: Path
                                                                   layout: list[str]) -> None:
     """Two ranks on one node, or one on each of two nodes: USR1 reaches every rank (scancel
     signals all steps' tasks), they checkpoint together, the job requeues and resumes."""
+    # paced (0.1 s a batch, 8 s a fit): unpaced the fit takes ~1 s, and under CI's load
+    # the signal once reached the job only in its last epoch
     proc = multirun(tmp_path, slurm_env, "trainer.max_epochs=8", "logger=wandb",
-                    "run_name=twin,preempted", *layout)
+                    "run_name=twin,preempted", "+callbacks.pace={_target_:faults.Pace,"
+                    "seconds:0.1}", *layout)
     sweep = tmp_path / "sweep"
     wait_for(lambda: len(job_ids(sweep)) == 2, 300, "two submitted jobs")
     job = job_ids(sweep)[1]

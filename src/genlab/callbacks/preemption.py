@@ -14,7 +14,7 @@ batch and act together:
   from the mean batch time) — the requeued run then continues exactly as if never stopped;
 - at the end of the current batch otherwise (Lightning resumes mid-epoch).
 
-Then rank 0 runs `scontrol requeue`, the W&B run is marked preempting and closed, and
+Then the W&B run is marked preempting and closed, rank 0 runs `scontrol requeue`, and
 every rank waits for SLURM's SIGTERM and exits without reporting a result, so a submitit
 job is not collected as finished. The requeued job starts in the same run directory
 (genlab/config/naming.py) where Lightning picks up `hpc_ckpt_N.ckpt` by itself.
@@ -105,18 +105,27 @@ class SlurmPreemption(L.Callback):
         log.info("rank %d: checkpoint %s written, requeueing the job",
                  trainer.global_rank, path)
         # From here SIGTERM means "requeued: stop" on every rank. The handler only records
-        # it (it may arrive mid-broadcast, or while W&B closes its run); we exit once the
-        # loggers are closed.
+        # it (it may arrive mid-broadcast); we exit once the job is requeued.
         stop = threading.Event()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        requeued = trainer.strategy.broadcast(_requeue() if trainer.is_global_zero else None)
+        # The trackers are closed *before* the requeue: SLURM's SIGTERM after a requeue also
+        # reaches W&B's service process, and a finish it cut short raised
+        # ConnectionResetError, which made this rank return a failed result for a job that
+        # goes on (seen in CI: the sweep then counted the trial as failed).
+        _close_loggers(trainer)
+        try:
+            requeued = trainer.strategy.broadcast(_requeue() if trainer.is_global_zero
+                                                  else None)
+        except BaseException:  # rank 0 may have requeued: never return a result
+            log.exception("the requeue broadcast failed; waiting for SLURM to stop us")
+            _wait_for(stop, self.exit_wait_s)
         if not requeued:
             signal.signal(signal.SIGTERM, previous)
+            _reopen_loggers(trainer)
             log.warning("requeue failed; training goes on (checkpoint kept at %s)", path)
             self.signalled = False
             return
         log.info("job requeued; waiting for SLURM to stop us")
-        _close_loggers(trainer)
         _wait_for(stop, self.exit_wait_s)
 
 
@@ -138,13 +147,32 @@ def _requeue() -> bool:
 
 
 def _close_loggers(trainer: L.Trainer) -> None:
+    """Finalize every logger and finish the W&B run marked as preempting. A tracker that
+    fails to close is a warning: the checkpoint is written and the requeued job continues
+    the same W&B run, so nothing here may stop the requeue."""
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in trainer.loggers:
-        logger.finalize("preempted")
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.mark_preempting()
-            logger.experiment.finish(exit_code=0)
+        try:
+            logger.finalize("preempted")
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.mark_preempting()
+                logger.experiment.finish(exit_code=0)
+        except Exception as err:
+            log.warning("%s did not close before the requeue (%s: %s); the requeued job "
+                        "continues its run", type(logger).__name__, type(err).__name__, err)
+
+
+def _reopen_loggers(trainer: L.Trainer) -> None:
+    """After a failed requeue, training goes on: the W&B logger starts its run again on
+    next use, with the same id (`resume="allow"`, runtime/resume.py). `_experiment` is
+    WandbLogger's private handle (checked on Lightning 2.6.6; tested in
+    tests/test_preemption_close.py)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger._experiment = None
 
 
 def _wait_for(stop: threading.Event, timeout_s: float) -> None:
