@@ -153,7 +153,7 @@ def test_grids_follow_the_gate_under_max_steps(compose_cfg, tmp_path: Path) -> N
     from genlab.cli.train import run
 
     cfg = compose_cfg("data=digits", "model=vae", "trainer.max_epochs=null",
-                      "+trainer.max_steps=52", "data.batch_size=256",  # 5 batches an epoch
+                      "trainer.max_steps=52", "data.batch_size=256",  # 5 batches an epoch
                       "callbacks.samples.every_n_epochs=4",
                       "callbacks.reconstructions.every_n_epochs=4",
                       "model.iwae_samples=0")

@@ -56,14 +56,17 @@ def test_every_part_of_the_recipe_moves_the_cache_entry(compose_cfg) -> None:
     assert all(name.startswith("digits-") for name in entries.values())
 
 
-def test_the_judge_decays_its_rate_over_its_own_epochs(compose_cfg) -> None:
+@pytest.mark.parametrize("budget", [["trainer.max_epochs=3"],
+                                    ["trainer.max_epochs=-1", "trainer.max_steps=30"]])
+def test_the_judge_decays_its_rate_over_its_own_epochs(compose_cfg, budget: list[str]) -> None:
     """The cosine schedule's T_max is metrics.features.max_epochs, not the generative run's
     trainer.max_epochs, and the Classifier hands it to Lightning. Rules out a schedule
     interpolated from the trainer (a 3-epoch run would restart the judge's rate every 3
-    epochs) and a `scheduler` argument the model accepts but ignores."""
+    epochs; a run bounded by steps would make the judge's schedule per step) and a
+    `scheduler` argument the model accepts but ignores."""
     from hydra.utils import instantiate
 
-    features = _features(compose_cfg, "metrics.features.max_epochs=7", "trainer.max_epochs=3")
+    features = _features(compose_cfg, "metrics.features.max_epochs=7", *budget)
     assert features["model"]["scheduler"]["T_max"] == 7
     model = instantiate(features["model"], data_shape=[1, 8, 8], num_classes=10,
                         _recursive_=False, _convert_="all")

@@ -178,11 +178,23 @@ def print_closing(output_dir: Path, seconds: float) -> None:
         lines.append(f"  best: epoch {best['epoch']}{shown} → {best['checkpoint']}")
     last = output_dir / run_dir.CHECKPOINTS / "last.ckpt"
     if last.is_file():
-        lines.append(f"  continue: genlab-train ckpt_path={last} trainer.max_epochs=<more>")
+        lines.append(f"  continue: genlab-train ckpt_path={last} {_budget_key(output_dir)}=<more>")
     tested = (record.get("test") or {}).get("checkpoint") or best.get("checkpoint")
     if tested and Path(tested).is_file():
         lines.append(f"  evaluate: genlab-eval ckpt_path={tested}")
     Console(highlight=False).print("\n".join(lines), soft_wrap=True)
+
+
+def _budget_key(output_dir: Path) -> str:
+    """The key that bounds this run: trainer.max_steps for a run bounded by steps only."""
+    from omegaconf import OmegaConf
+
+    from genlab.config import budget
+
+    config = output_dir / run_dir.CONFIG
+    trainer = OmegaConf.load(config).get("trainer", {}) if config.is_file() else {}
+    unit = budget(trainer.get("max_epochs"), trainer.get("max_steps"), "unit")
+    return f"trainer.max_{unit}s"
 
 
 def _changed_since_parent(cfg: DictConfig, plain: dict) -> str:

@@ -41,8 +41,21 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab_wandb_group", wandb_group)
     if not OmegaConf.has_resolver("genlab_wandb_name"):  # + the job's overrides in a multirun
         OmegaConf.register_new_resolver("genlab_wandb_name", wandb_run_name)
+    if not OmegaConf.has_resolver("genlab_budget"):  # a schedule's length (model/scheduler)
+        OmegaConf.register_new_resolver("genlab_budget", budget)
     if not OmegaConf.has_resolver("genlab_help"):  # a command's --help (command_help.py)
         OmegaConf.register_new_resolver("genlab_help", _command_help)
+
+
+def budget(max_epochs: int | None, max_steps: int | None, what: str) -> int | str | None:
+    """The run's training budget, for a schedule that spans it: `what="length"` → its
+    length, `what="unit"` → `epoch` or `step`. Epochs (trainer.max_epochs) unless the run is
+    bounded by optimizer steps only (max_epochs = -1 or null, max_steps > 0). With neither
+    bound the length is max_epochs as given, which the schema refuses as a schedule length."""
+    by_steps = (max_epochs is None or max_epochs < 0) and (max_steps or 0) > 0
+    if what == "unit":
+        return "step" if by_steps else "epoch"
+    return max_steps if by_steps else max_epochs
 
 
 def _command_help(command: str, *, _root_: object) -> str:

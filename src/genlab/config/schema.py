@@ -383,7 +383,15 @@ def _check_target_node(path: str, node: Mapping) -> None:
                 hint or f"`{node['_target_']}` takes no `{key}`.",
             )
         if not spec.accepts(value):
-            raise ConfigError(f"{path}.{key}", value, spec.describe())
+            raise ConfigError(f"{path}.{key}", value, spec.describe(),
+                              KEY_HINTS.get((node["_target_"], key), ""))
+
+
+# what to change when a key that is usually derived is refused
+KEY_HINTS = {("torch.optim.lr_scheduler.CosineAnnealingLR", "T_max"):
+             "It spans the run's budget (conf/model/scheduler/cosine.yaml): give the run "
+             "trainer.max_epochs ≥ 1, or trainer.max_epochs=-1 with trainer.max_steps ≥ 1, "
+             "or set the schedule's length itself (model.scheduler.T_max=N)."}
 
 
 def _lookup(cfg: Mapping, dotted: str) -> tuple[bool, Any]:
@@ -576,6 +584,29 @@ def _check_gan_scheduler(cfg: Mapping) -> None:
                           "The GAN steps each player's scheduler itself, per epoch or step.")
 
 
+def _check_gan_step_budget(cfg: Mapping) -> None:
+    """A GAN steps each player's per-step scheduler per *that player's* step, while
+    trainer.max_steps counts both players' steps (a batch with a D and a G step counts 2):
+    a cosine spanning max_steps (conf/model/scheduler/cosine.yaml, max_epochs=-1) would stop
+    halfway down. Refused, saying what works."""
+    model, trainer = cfg.get("model") or {}, cfg.get("trainer") or {}
+    scheduler = model.get("scheduler") or {}
+    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
+    if (str(model.get("_target_", "")).endswith("models.gan.GAN")
+            and scheduler.get("interval") == "step" and (max_epochs is None or max_epochs < 0)
+            and isinstance(max_steps, int) and max_steps > 0
+            and scheduler.get("T_max") == max_steps):
+        d_steps = model.get("d_steps", 1)
+        raise ConfigError("model.scheduler.T_max", max_steps,
+                          "the number of steps each player makes",
+                          f"trainer.max_steps={max_steps} counts D and G steps together: "
+                          f"with model.d_steps={d_steps} D makes about "
+                          f"{max_steps * d_steps // (d_steps + 1)} and G about "
+                          f"{max_steps // (d_steps + 1)}, so one cosine cannot span both. "
+                          "Bound the run by trainer.max_epochs (the cosine then spans "
+                          "epochs), or set model.scheduler.T_max yourself.")
+
+
 def _check_fused_clipping(cfg: Mapping) -> None:
     """Lightning refuses to clip the gradients of an optimizer that unscales them inside its
     own step (a fused Adam) under 16-bit mixed precision; say so before training. A GAN's
@@ -611,7 +642,7 @@ def _check_manual_optimization(cfg: Mapping) -> None:
 
 
 CROSS_RULES = [_check_fused_clipping, _check_manual_optimization, _check_selection_split,
-               _check_gan_pack, _check_gan_scheduler,
+               _check_gan_pack, _check_gan_scheduler, _check_gan_step_budget,
                _check_suite_counts, _check_suite_reference, _check_class_grid,
                _check_devices, _check_nets_fit_data, _check_likelihood, _check_metric_direction,
                _check_metric_is_logged, _check_digits_split]
