@@ -114,6 +114,28 @@ def test_bad_input_is_one_paragraph_before_torch_and_nothing_is_written(
     assert not (tmp_path / "logs" / "apply").exists()
 
 
+@pytest.mark.parametrize(("split", "n", "allowed"), [("test", 21, "at most 20"),
+                                                     ("train", 51, "at most 50")])
+def test_more_images_than_an_mnist_split_holds_is_refused_from_its_files(
+        tmp_path: Path, split: str, n: int, allowed: str) -> None:
+    """MNIST's split sizes are known from its IDX headers (20 test images; 60 train minus
+    data.val_size = 10): refused before Hydra makes a run directory. Rules out the refusal
+    that came only after the model and data were loaded, which left apply.log and .hydra
+    in a run directory of a refused command."""
+    from fake_datasets import write_mnist
+
+    write_mnist(tmp_path / "data", n_train=60, n_test=20)
+    ckpt = _fake_run(tmp_path, {"_target_": "genlab.data.torchvision_sets.TorchvisionDataModule",
+                                "dataset": "mnist", "data_dir": str(tmp_path / "data"),
+                                "val_size": 10})
+    args = [f"ckpt_path={ckpt}", f"paths.root_dir={tmp_path}", f"split={split}"]
+    with pytest.raises(ConfigError, match=allowed) as err:
+        preflight([*args, f"n={n}"], "apply")
+    assert err.value.key == "n" and "idx3-ubyte" in str(err.value)
+    preflight([*args, f"n={n - 1}"], "apply")  # the whole split is allowed
+    assert not (tmp_path / "logs" / "apply").exists()
+
+
 def test_a_refused_command_exits_2_with_one_paragraph(tmp_path: Path) -> None:
     """Rules out: Hydra's traceback or exit code 1 for a negative λ."""
     ckpt = _fake_run(tmp_path, DIGITS)

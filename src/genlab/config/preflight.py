@@ -265,10 +265,43 @@ def check_app(plain: Mapping, train_data: Mapping) -> None:
     window = app.get("window")
     if isinstance(window, int) and window % 2 == 0:
         raise ConfigError("app.window", window, "an odd integer ≥ 1 (or null: uniform weights)")
-    known = known_split_sizes(data).get(plain.get("split"))
+    known = {**idx_split_sizes(data), **known_split_sizes(data)}.get(plain.get("split"))
     if known and isinstance(known[1], int) and plain.get("n", 0) > known[1]:
+        source = f"{known[0]} = {known[1]}" if known[0].startswith("data.") else known[0]
         raise ConfigError("n", plain.get("n"), f"at most {known[1]}, the size of the "
-                          f"{plain.get('split')} split ({known[0]} = {known[1]})")
+                          f"{plain.get('split')} split ({source})")
+
+
+def idx_split_sizes(data: Mapping) -> dict[str, tuple[str, int]]:
+    """An MNIST-like's split sizes from its IDX files' headers (torchvision's layout,
+    data/torchvision_sets.py; the image count is the header's first dimension), read
+    without torch: split → (where the number comes from, images). {} when the files are
+    absent or unreadable (the data module then names the problem)."""
+    import struct
+
+    from genlab.config.choices import TORCHVISION_DATASETS
+
+    entry = TORCHVISION_DATASETS.get(str(data.get("dataset")))
+    if (not str(data.get("_target_", "")).endswith("TorchvisionDataModule") or entry is None
+            or entry[2] == "cifar-10-batches-py" or not data.get("data_dir")):
+        return {}
+    counts = {}
+    for prefix in ("train", "t10k"):
+        path = Path(data["data_dir"], entry[2], "raw", f"{prefix}-images-idx3-ubyte")
+        try:
+            with open(path, "rb") as f:
+                header = f.read(8)
+        except OSError:
+            return {}
+        if len(header) < 8 or header[:2] != b"\0\0":
+            return {}
+        counts[prefix] = (f"the header of {path}", struct.unpack(">I", header[4:8])[0])
+    sizes = {"test": counts["t10k"]}
+    val = data.get("val_size")
+    if isinstance(val, int) and 0 < val < counts["train"][1]:
+        sizes["train"] = (f"{counts['train'][0]} minus data.val_size",
+                          counts["train"][1] - val)
+    return sizes
 
 
 def _with_placeholder_output_dir(cfg: DictConfig) -> DictConfig:
