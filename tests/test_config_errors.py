@@ -12,6 +12,9 @@ from conftest import run_cli
 BAD_CONFIGS = [
     # a GAN cannot step a plateau scheduler (it has no metric at its step): refused before torch
     (["experiment=gan_ring8", "model/scheduler=plateau"], "model.scheduler"),
+    # a GAN's cosine over trainer.max_steps alone: its players step apart (schedule_budget)
+    (["experiment=gan_ring8", "model/scheduler=cosine", "trainer.max_epochs=-1",
+      "trainer.max_steps=300"], "model.scheduler.T_max"),
     # wrong types
     (["model.latent_dim=abc"], "model.latent_dim"),
     (["model.latent_dim=2.5"], "model.latent_dim"),

@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from genlab.config import config_dir
-from genlab.config.schema import OPEN, TARGET_SCHEMAS, validate
+from genlab.config.schema import OPEN, target_schema, validate
 from genlab.errors import ConfigError
 
 ROOT = Path(config_dir())
@@ -51,7 +51,7 @@ def _unruled(node, path: str = "") -> list[str]:
     if isinstance(node, dict):
         target = node.get("_target_")
         if target:
-            schema = TARGET_SCHEMAS.get(target)
+            schema = target_schema(target)
             for key in node:
                 if str(key).startswith("_"):
                     continue

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from hydra.utils import get_object
 
-from genlab.config.schema import OPEN, TARGET_SCHEMAS
+from genlab.config.keys import declaring_classes
+from genlab.config.schema import OPEN, TARGET_SCHEMAS, target_schema
 from genlab.models.optim import SCHEDULE_KEYS
 
 NO_SIGNATURE = {"datetime.timedelta"}  # a builtin: inspect cannot read its parameters
@@ -34,10 +35,14 @@ def parameters(cls: type) -> tuple[dict[str, inspect.Parameter], bool]:
     return found, bool(takes_kwargs) and takes_kwargs[0]
 
 
-@pytest.mark.parametrize("target", sorted(set(TARGET_SCHEMAS) - NO_SIGNATURE))
+# the classes with rules: those that declare their keys (config/keys.py) and the table's
+TARGETS = sorted({*TARGET_SCHEMAS, *declaring_classes()})
+
+
+@pytest.mark.parametrize("target", sorted(set(TARGETS) - NO_SIGNATURE))
 def test_schema_keys_are_parameters_of_the_class(target: str) -> None:
     params, open_ended = parameters(get_object(target))
-    schema = TARGET_SCHEMAS[target]
+    schema = target_schema(target)
     extra = SCHEDULE_KEYS if target.startswith(SCHEDULERS) else ()
     unknown = [k for k in schema if k != OPEN and k not in params and k not in extra]
     if OPEN in schema and open_ended:  # keys the class hands on to its library
@@ -45,10 +50,10 @@ def test_schema_keys_are_parameters_of_the_class(target: str) -> None:
     assert not unknown, f"{target} has no parameter {unknown}"
 
 
-@pytest.mark.parametrize("target", sorted(t for t in TARGET_SCHEMAS if t.startswith("genlab.")))
+@pytest.mark.parametrize("target", sorted(t for t in TARGETS if t.startswith("genlab.")))
 def test_defaults_of_genlab_classes_are_allowed_by_the_schema(target: str) -> None:
     params, _ = parameters(get_object(target))
-    for key, spec in TARGET_SCHEMAS[target].items():
+    for key, spec in target_schema(target).items():
         default = params[key].default if key in params else inspect.Parameter.empty
         if key != OPEN and spec.choices and default is not inspect.Parameter.empty:
             assert spec.accepts(default), f"{target}({key}={default!r}): {spec.describe()}"
@@ -77,9 +82,9 @@ def test_a_class_error_names_the_key_where_the_class_was_configured(compose_cfg)
 
 # the building blocks whose YAML is a class's plain configuration (not a preset of it), and
 # the keys each may set differently from the class's Python default, with the reason
+# (a class that declares its keys has no plain YAML: conf/ takes its defaults from the
+# declaration, tests/test_config_keys.py)
 PLAIN_CONFIGS = {
-    "conf/model/vae.yaml": {"min_std": "the same floor, rounded to 7 digits"},
-    "conf/model/dcgan.yaml": {"name": "the run-name word"},
     "conf/metrics/default.yaml": {},
 }
 

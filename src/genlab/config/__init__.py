@@ -64,4 +64,12 @@ def _command_help(command: str, *, _root_: object) -> str:
     return command_help(command, _root_, config_dir())
 
 
+def register_key_nodes() -> None:
+    """Each declaring class's defaults as a Hydra node `keys/<_target_>` (config/keys.py)."""
+    from genlab.config.keys import register_nodes
+
+    register_nodes()
+
+
 register_resolvers()
+register_key_nodes()

@@ -15,115 +15,22 @@ are ignored.
 from __future__ import annotations
 
 import difflib
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from genlab.config.choices import (
-    CONDITIONINGS,
     DCGAN_SIZES,
     DIGITS_IMAGES,
     DIGITS_SHAPE,
-    EMA_BATCHNORMS,
     FAIL_POLICIES,
-    GAN_OBJECTIVES,
-    LIKELIHOODS,
     METRIC_DIRECTION,
-    RESIZE_MODES,
     RESUME_MODES,
     TORCHVISION_DATASETS,
 )
+from genlab.config.keys import declared
+from genlab.config.spec import Spec, as_list
 from genlab.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What a config value may be. `kind`: int, float, bool, str, list, dict, path, any."""
-
-    kind: str = "any"
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[Any, ...] = ()
-    nullable: bool = False
-    item: Spec | None = None  # for lists: what each element may be
-    single: bool = False  # for lists: one item alone stands for a one-element list (as_list)
-
-    def describe(self) -> str:
-        if self.choices:
-            text = " | ".join(str(c) for c in self.choices)
-        else:
-            text = {"float": "a number", "int": "an integer", "bool": "true or false",
-                    "str": "a string", "list": "a list", "dict": "a mapping",
-                    "path": "a path", "file": "an existing file",
-                    "name": "a name (text or a number, no `/`)",
-                    "batches": "an integer count ≥ 0 or a fraction in [0.0, 1.0]",
-                    "flag_or_count": "true, false or a number of batches ≥ 0",
-                    "bool_or_auto": "true, false or auto",
-                    }.get(self.kind, "any value")
-            if self.min is not None and self.max is not None:
-                text += f" in [{self.min}, {self.max}]"
-            elif self.min is not None:
-                text += f" ≥ {self.min}"
-            elif self.max is not None:
-                text += f" ≤ {self.max}"
-        if self.item:
-            text += f" of {self.item.describe()}"
-        if self.single:
-            text += ", or one item alone"
-        return text + (" (or null)" if self.nullable else "")
-
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.nullable
-        if self.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-            return False
-        if self.kind == "float" and (isinstance(value, bool) or not isinstance(value, int | float)):
-            return False
-        if self.kind == "bool" and not isinstance(value, bool):
-            return False
-        if self.kind in ("str", "path", "file") and not isinstance(value, str):
-            return False
-        if self.kind == "file" and not Path(value).is_file():
-            return False
-        if self.kind == "name":  # a directory or run name: Hydra reads `run_id=7` as 7
-            return (isinstance(value, str | int) and not isinstance(value, bool)
-                    and "/" not in str(value))
-        if self.kind == "float" and not math.isfinite(value):
-            return False
-        if self.kind == "bool_or_auto":
-            return isinstance(value, bool) or value == "auto"
-        if self.kind == "flag_or_count":  # Lightning's fast_dev_run: a bool or a count ≥ 0
-            return isinstance(value, bool) or (isinstance(value, int) and value >= 0)
-        if self.kind == "batches":  # Lightning's limit_*: a count ≥ 0 or a fraction in [0, 1]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return False
-            return value >= 0 and (isinstance(value, int) or value <= 1)
-        if self.kind == "list" and self.single:
-            value = as_list(value)
-        if self.kind == "list" and not isinstance(value, list | tuple):
-            return False
-        if self.kind == "list" and self.item and not all(self.item.accepts(v) for v in value):
-            return False
-        if self.kind == "dict" and not isinstance(value, Mapping):
-            return False
-        if self.choices and value not in self.choices:
-            return False
-        if self.min is not None and value < self.min:
-            return False
-        return self.max is None or value <= self.max
-
-
-def as_list(value: Any) -> list | None:
-    """A list value as a list, one item alone as a one-element list (`datasets=mnist` means
-    [mnist]; a string is one name, never its letters); null stays null."""
-    if value is None:
-        return None
-    if isinstance(value, Sequence) and not isinstance(value, str):  # a list, a ListConfig
-        return list(value)
-    return [value]
-
 
 INT_POS = Spec("int", min=1)
 INT_NONNEG = Spec("int", min=0)
@@ -139,70 +46,9 @@ STR_OR_NULL = Spec("str", nullable=True)
 # torch's 64-bit range for every seed in this one
 SEED = Spec("int", 0, 2**32 - 1)
 
-_SPLIT = {"name": STR, "batch_size": INT_POS, "eval_batch_size": Spec("int", min=1, nullable=True),
-          "num_workers": INT_NONNEG, "pin_memory": BOOL, "split_seed": SEED,
-          "in_memory": BOOL}
-_MLP = {"hidden_dims": Spec("list", item=INT_POS)}
-_CONV = {"channels": Spec("list", item=INT_POS)}
-
-TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
-    "genlab.data.digits.DigitsDataModule": {
-        **_SPLIT, "val_size": INT_POS, "test_size": INT_POS,
-    },
-    "genlab.data.torchvision_sets.TorchvisionDataModule": {
-        **_SPLIT, "dataset": Spec("str", choices=tuple(TORCHVISION_DATASETS)),
-        "data_dir": Spec("path"), "download": BOOL, "image_size": Spec("int", min=8, nullable=True),
-        "resize": Spec("str", choices=RESIZE_MODES), "val_size": INT_POS,
-        "verify_md5": BOOL,
-    },
-    "genlab.data.image_folder.ImageFolderDataModule": {
-        **_SPLIT, "root": Spec("path"), "image_size": Spec("int", min=4),
-        "channels": Spec("int", choices=(1, 3)), "val_fraction": Spec("float", 0, 0.9),
-        "test_fraction": Spec("float", 0, 0.9),
-    },
-    "genlab.models.vae.VAE": {
-        "name": STR, "latent_dim": INT_POS,
-        "likelihood": Spec("str", choices=LIKELIHOODS), "binarize": BOOL,
-        "gaussian_std": FLOAT_POS, "learn_std": BOOL, "min_std": Spec("float", min=0),
-        "beta": Spec("float", min=0),
-        "kl_warmup_steps": INT_NONNEG, "iwae_samples": INT_NONNEG,
-        "iwae_batch": INT_POS, "iwae_chunk": Spec("int", min=1, nullable=True),
-        "encoder": Spec("dict"), "decoder": Spec("dict"), "optimizer": Spec("dict"),
-        "scheduler": Spec("dict", nullable=True),
-    },
-    "genlab.nets.mlp.MLPEncoder": _MLP,
-    "genlab.nets.mlp.MLPDecoder": _MLP,
-    "genlab.nets.conv.ConvEncoder": _CONV,
-    "genlab.nets.conv.ConvDecoder": _CONV,
-    # GAN family (genlab/models/gan.py, nets/dcgan.py, nets/toy.py, data/toy2d.py)
-    "genlab.models.gan.GAN": {
-        "name": STR, "latent_dim": INT_POS,
-        "objective": Spec("str", choices=GAN_OBJECTIVES), "d_steps": INT_POS,
-        "label_smoothing": Spec("float", 0, 0.5), "conditional": BOOL,
-        "conditioning": Spec("str", choices=CONDITIONINGS), "embed_dim": INT_POS,
-        "pack": INT_POS, "fixed_noise_size": INT_POS, "fixed_noise_seed": SEED,
-        "generator": Spec("dict"), "discriminator": Spec("dict"),
-        "optimizer_g": Spec("dict"), "optimizer_d": Spec("dict"),
-        "ema_decay": Spec("float", 1e-6, 0.999999, nullable=True),
-        "ema_batchnorm": Spec("str", choices=EMA_BATCHNORMS),
-        "r1_gamma": Spec("float", min=0), "scheduler": Spec("dict", nullable=True),
-        "jsd_samples": INT_POS, "clip_d": Spec("float", min=0, nullable=True),
-        "clip_g": Spec("float", min=0, nullable=True),
-        "clip_algorithm": Spec("str", choices=("norm", "value"), nullable=True),
-    },
-    "genlab.nets.dcgan.DCGANGenerator": {"base_channels": INT_POS},
-    "genlab.nets.dcgan.DCGANDiscriminator": {"base_channels": INT_POS},
-    "genlab.nets.toy.MLPGenerator": {"hidden_dims": Spec("list", item=INT_POS)},
-    "genlab.nets.toy.MLPDiscriminator": {"hidden_dims": Spec("list", item=INT_POS)},
-    "genlab.data.toy2d.Ring8": {
-        **_SPLIT, "radius": FLOAT_POS, "n_modes": INT_POS, "std": FLOAT_POS,
-        "train_size": INT_POS, "val_size": INT_POS, "test_size": INT_POS,
-    },
-    "genlab.data.toy2d.Grid25": {
-        **_SPLIT, "side": INT_POS, "spacing": FLOAT_POS, "std": FLOAT_POS,
-        "train_size": INT_POS, "val_size": INT_POS, "test_size": INT_POS,
-    },
-}
+# The library classes' keys genlab sets, and genlab classes not yet declaring their keys in
+# their signature (config/keys.py: the models, nets and data modules do).
+TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {}
 
 ROOT_ACCELERATOR = Spec("str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu"))
 # float32 weights, or autocast around them: the models draw their noise, and the metric
@@ -366,8 +212,17 @@ def _walk(node: Any, path: str):
             yield from _walk(child, f"{path}[{i}]")
 
 
+def target_schema(target: str) -> dict[str, Spec] | None:
+    """What `target`'s node may hold: the keys its class declares (config/keys.py), else
+    the table above; None for a class genlab knows no rules of (a model from outside)."""
+    keys = declared(target)
+    if keys:
+        return {name: key.spec for name, key in keys.items()}
+    return TARGET_SCHEMAS.get(target)
+
+
 def _check_target_node(path: str, node: Mapping) -> None:
-    schema = TARGET_SCHEMAS.get(node.get("_target_", ""))
+    schema = target_schema(str(node.get("_target_", "")))
     if schema is None:
         return
     for key, value in node.items():
@@ -605,6 +460,13 @@ def _check_gan_step_budget(cfg: Mapping) -> None:
                           f"{max_steps // (d_steps + 1)}, so one cosine cannot span both. "
                           "Bound the run by trainer.max_epochs (the cosine then spans "
                           "epochs), or set model.scheduler.T_max yourself.")
+
+
+def check_model_rules(model: Mapping) -> None:
+    """The cross-field rules on a model node alone, for a model built directly (a notebook):
+    the same functions the pre-flight runs on the whole config."""
+    for rule in (_check_gan_pack, _check_gan_scheduler):
+        rule({"model": model})
 
 
 def _check_fused_clipping(cfg: Mapping) -> None:

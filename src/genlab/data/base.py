@@ -6,10 +6,13 @@ holding them as tensors avoids per-item decoding and worker processes entirely.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from genlab.config.keys import Key, check
 from genlab.errors import ConfigError
 
 
@@ -82,17 +85,20 @@ class SplitDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        name: str,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        split_seed: int = 0,
-        in_memory: bool = True,
+        name: Annotated[str, Key("the data's name in run names and cache entries")],
+        batch_size: Annotated[int, Key("training batch per device", min=1)] = 128,
+        eval_batch_size: Annotated[int | None, Key("validation/test batch per device (null: "
+                                                   "batch_size)", min=1)] = None,
+        num_workers: Annotated[int, Key("DataLoader worker processes (in_memory: unused)",
+                                        min=0)] = 0,
+        pin_memory: Annotated[bool, Key("DataLoader pin_memory (GPU runs)")] = False,
+        split_seed: Annotated[int, Key("seed of the train/val/test split", min=0,
+                                       max=2**32 - 1)] = 0,
+        in_memory: Annotated[bool, Key("batches indexed from tensors on the training device "
+                                       "(no DataLoader)")] = True,
     ) -> None:
         super().__init__()
-        if batch_size <= 0:
-            raise ConfigError("data.batch_size", batch_size, "an integer ≥ 1")
+        check("genlab.data.base.SplitDataModule", locals())
         self.name = name
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size

@@ -6,15 +6,21 @@ fixed by `split_seed` (default 0): 360 test, 180 val, 1,257 train.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch.utils.data import Dataset
 
 from genlab.config.choices import DIGITS_CLASSES, DIGITS_SHAPE
+from genlab.config.keys import Key
 from genlab.data.base import SplitDataModule, image_tensor_dataset, seeded_split
 
 
 class DigitsDataModule(SplitDataModule):
-    def __init__(self, val_size: int = 180, test_size: int = 360, **kwargs) -> None:
+    def __init__(self,
+                 val_size: Annotated[int, Key("validation images (of 1,797)", min=1)] = 180,
+                 test_size: Annotated[int, Key("test images (of 1,797)", min=1)] = 360,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.val_size, self.test_size = val_size, test_size
 

@@ -11,10 +11,12 @@ folders larger than memory work; train/val/test are a seeded split of the files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from torch.utils.data import Dataset
 
+from genlab.config.keys import Key, check
 from genlab.data.base import SplitDataModule, seeded_split
 from genlab.errors import ConfigError, DataFormatError, DataNotFoundError
 
@@ -99,16 +101,19 @@ class ImageFiles(Dataset):
 class ImageFolderDataModule(SplitDataModule):
     def __init__(
         self,
-        root: str,
-        image_size: int = 32,
-        channels: int = 3,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
+        root: Annotated[str, Key("the image folder (class subfolders give labels)",
+                                 kind="path")],
+        image_size: Annotated[int, Key("images resized and centre-cropped to this side",
+                                       min=4)] = 32,
+        channels: Annotated[int, Key("1 (grey) or 3 (RGB)", choices=(1, 3))] = 3,
+        val_fraction: Annotated[float, Key("share of images for validation", min=0,
+                                           max=0.9)] = 0.1,
+        test_fraction: Annotated[float, Key("share of images for test", min=0,
+                                            max=0.9)] = 0.1,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if channels not in (1, 3):
-            raise ConfigError("data.channels", channels, "1 (grey) or 3 (RGB)")
+        check("genlab.data.image_folder.ImageFolderDataModule", locals())
         if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1:
             raise ConfigError(
                 "data.val_fraction/test_fraction", (val_fraction, test_fraction),

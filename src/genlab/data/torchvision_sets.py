@@ -12,12 +12,14 @@ import math
 import pickle
 import struct
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from genlab.config.choices import RESIZE_MODES, TORCHVISION_DATASETS
+from genlab.config.keys import Key, check
 from genlab.data.base import SplitDataModule, image_tensor_dataset, seeded_split
 from genlab.errors import ConfigError, DataFormatError, DataNotFoundError
 
@@ -111,20 +113,24 @@ class TorchvisionDataModule(SplitDataModule):
 
     def __init__(
         self,
-        dataset: str,
-        data_dir: str,
-        download: bool = False,
-        image_size: int | None = None,
-        resize: str = "pad",
-        val_size: int = 5000,
-        verify_md5: bool = True,
+        dataset: Annotated[str, Key("the torchvision dataset",
+                                    choices=TORCHVISION_DATASETS)],
+        data_dir: Annotated[str, Key("where its files are (torchvision's layout)",
+                                     kind="path")],
+        download: Annotated[bool, Key("download missing files (needs internet; "
+                                      "genlab-fetch on a login node)")] = False,
+        image_size: Annotated[int | None, Key("side of the images (null: native)",
+                                              min=8)] = None,
+        resize: Annotated[str, Key("to another side: pad (a border) | bilinear",
+                                   choices=RESIZE_MODES)] = "pad",
+        val_size: Annotated[int, Key("validation images held out of the official train "
+                                     "split", min=1)] = 5000,
+        verify_md5: Annotated[bool, Key("check the files' md5 sums (false for re-packed "
+                                        "files)")] = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if dataset not in DATASETS:
-            raise ConfigError("data.dataset", dataset, ", ".join(DATASETS))
-        if resize not in RESIZE_MODES:
-            raise ConfigError("data.resize", resize, ", ".join(RESIZE_MODES))
+        check("genlab.data.torchvision_sets.TorchvisionDataModule", locals())
         native = DATASETS[dataset][1][1]
         self.image_size = image_size or native
         if self.image_size < native and resize == "pad":

@@ -13,22 +13,26 @@ y: the index of the mode the point was drawn from, so `num_classes` = number of 
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from genlab.config.keys import Key, check
 from genlab.data.base import SplitDataModule
-from genlab.errors import ConfigError
 
 
 class GaussianMixture2D(SplitDataModule):
     """Base class: subclasses give `mode_centers`."""
 
-    def __init__(self, std: float, train_size: int = 50_000, val_size: int = 2500,
-                 test_size: int = 2500, **kwargs) -> None:
+    def __init__(self,
+                 std: Annotated[float, Key("std of each Gaussian", min=1e-12)],
+                 train_size: Annotated[int, Key("training points", min=1)] = 50_000,
+                 val_size: Annotated[int, Key("validation points", min=1)] = 2500,
+                 test_size: Annotated[int, Key("test points", min=1)] = 2500,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
-        if std <= 0:
-            raise ConfigError("data.std", std, "a number > 0")
+        check("genlab.data.toy2d.GaussianMixture2D", locals())
         self.mode_std = std
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
 
@@ -59,7 +63,10 @@ class GaussianMixture2D(SplitDataModule):
 class Ring8(GaussianMixture2D):
     """`n_modes` Gaussians on a circle of `radius` (defaults: 8, 1.0, std 0.01)."""
 
-    def __init__(self, radius: float = 1.0, n_modes: int = 8, std: float = 0.01,
+    def __init__(self,
+                 radius: Annotated[float, Key("radius of the circle", min=1e-12)] = 1.0,
+                 n_modes: Annotated[int, Key("Gaussians on it", min=1)] = 8,
+                 std: Annotated[float, Key("std of each Gaussian", min=1e-12)] = 0.01,
                  **kwargs) -> None:
         super().__init__(std=std, **kwargs)
         self.radius, self.n_modes = radius, n_modes
@@ -74,7 +81,11 @@ class Grid25(GaussianMixture2D):
     """`side`² Gaussians on a square grid with `spacing`, centred on 0 (defaults: 5, 2.0,
     std 0.05 → centres {−4, −2, 0, 2, 4}²)."""
 
-    def __init__(self, side: int = 5, spacing: float = 2.0, std: float = 0.05,
+    def __init__(self,
+                 side: Annotated[int, Key("Gaussians per side of the square grid", min=1)] = 5,
+                 spacing: Annotated[float, Key("distance between neighbouring centres",
+                                               min=1e-12)] = 2.0,
+                 std: Annotated[float, Key("std of each Gaussian", min=1e-12)] = 0.05,
                  **kwargs) -> None:
         super().__init__(std=std, **kwargs)
         self.side, self.spacing = side, spacing

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated
 
 import lightning as L
 import torch
@@ -34,6 +35,7 @@ from torch import nn
 
 from genlab.config.choices import LIKELIHOODS
 from genlab.config.instantiate import instantiate
+from genlab.config.keys import Key, check
 from genlab.errors import ParameterError
 from genlab.metrics.elbo import (
     bernoulli_log_likelihood,
@@ -58,29 +60,38 @@ class VAE(L.LightningModule):
     def __init__(
         self,
         data_shape: Sequence[int],
-        encoder: dict,
-        decoder: dict,
-        optimizer: dict,
-        latent_dim: int = 16,
-        likelihood: str = "bernoulli",
-        binarize: bool = True,
-        gaussian_std: float = 0.1,
-        learn_std: bool = False,
-        min_std: float = MIN_STD,
-        beta: float = 1.0,
-        kl_warmup_steps: int = 0,
-        iwae_samples: int = 1000,
-        iwae_batch: int = 2048,
-        iwae_chunk: int | None = None,
-        scheduler: dict | None = None,
+        encoder: Annotated[dict, Key("the encoder net's node: model/encoder=mlp | conv")],
+        decoder: Annotated[dict, Key("the decoder net's node: model/decoder=mlp | conv")],
+        optimizer: Annotated[dict, Key("a _partial_ torch optimizer: model/optimizer=...")],
+        latent_dim: Annotated[int, Key("size of the latent z", min=1)] = 16,
+        likelihood: Annotated[str, Key("p(x|z): bernoulli | gaussian (module docstring)",
+                                       choices=LIKELIHOODS)] = "bernoulli",
+        binarize: Annotated[bool, Key("bernoulli only: dynamic binarisation (a fixed draw "
+                                      "at val/test)")] = True,
+        gaussian_std: Annotated[float, Key("gaussian only: σ of p(x|z) (the initial value "
+                                           "if learn_std)", min=1e-12)] = 0.1,
+        learn_std: Annotated[bool, Key("gaussian only: learn σ per pixel")] = False,
+        min_std: Annotated[float, Key("gaussian only: floor of σ in pixel units, σ = min_std "
+                                      "+ exp(log_std); the default 1/(255·√(2π)) caps each "
+                                      "pixel's log-density at log 255; 0 = no floor",
+                                      min=0)] = MIN_STD,
+        beta: Annotated[float, Key("weight of the KL term in the training loss (the ELBO is "
+                                   "logged with 1)", min=0)] = 1.0,
+        kl_warmup_steps: Annotated[int, Key("linear KL warm-up from 0 to beta over this many "
+                                            "steps", min=0)] = 0,
+        iwae_samples: Annotated[int, Key("K of the importance-weighted bound at test (0 = "
+                                         "skip)", min=0)] = 1000,
+        iwae_batch: Annotated[int, Key("memory budget: decoder inputs per forward in the "
+                                       "IWAE test", min=1)] = 2048,
+        iwae_chunk: Annotated[int | None, Key("optional cap on samples per forward (null: "
+                                              "iwae_batch decides)", min=1)] = None,
+        scheduler: Annotated[dict | None, Key("a _partial_ lr scheduler: model/scheduler="
+                                              "cosine | plateau (null: none)")] = None,
         num_classes: int = 0,
-        name: str = "vae",
+        name: Annotated[str, Key("the model's name in run names")] = "vae",
     ) -> None:
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ParameterError("likelihood", likelihood, ", ".join(LIKELIHOODS))
-        if iwae_batch < 1:
-            raise ParameterError("iwae_batch", iwae_batch, "an integer ≥ 1")
+        check("genlab.models.vae.VAE", locals())  # what the schema checks before a run
         if not 0 <= min_std < gaussian_std:
             raise ParameterError("min_std", min_std,
                                  f"a value in [0, gaussian_std = {gaussian_std})")

@@ -8,10 +8,12 @@ stride 2, padding 1, so image height and width must be divisible by 2**len(chann
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
+from genlab.config.keys import Key
 from genlab.errors import ParameterError
 
 
@@ -29,7 +31,10 @@ def _start_size(shape: Sequence[int], stages: int) -> tuple[int, int]:
 class ConvEncoder(nn.Module):
     """x: (B, C, H, W) → (B, out_dim)."""
 
-    def __init__(self, in_shape: Sequence[int], out_dim: int, channels: Sequence[int]) -> None:
+    def __init__(self, in_shape: Sequence[int], out_dim: int,
+                 channels: Annotated[Sequence[int], Key(
+                     "channels per stage, image side first; each stage (4×4 conv, stride 2) "
+                     "halves H and W", min=1)]) -> None:
         super().__init__()
         h, w = _start_size(in_shape, len(channels))
         layers: list[nn.Module] = []
@@ -49,7 +54,10 @@ class ConvDecoder(nn.Module):
     like the encoder's, so the two configs mirror each other."""
 
     def __init__(
-        self, latent_dim: int, out_shape: Sequence[int], channels: Sequence[int]
+        self, latent_dim: int, out_shape: Sequence[int],
+        channels: Annotated[Sequence[int], Key(
+            "channels per stage, image side first (mirrors the encoder); each stage doubles "
+            "H and W", min=1)],
     ) -> None:
         super().__init__()
         h, w = _start_size(out_shape, len(channels))

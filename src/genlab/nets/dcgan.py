@@ -10,11 +10,13 @@ side 8, 16, 32 or 64 (4 · 2^k); 28×28 MNIST is padded or resized to 32 in the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
 from genlab.config.choices import DCGAN_SIZES as SIZES
+from genlab.config.keys import Key
 from genlab.errors import ConfigError
 
 
@@ -45,7 +47,10 @@ class DCGANGenerator(nn.Module):
     """z: (B, latent_dim) → (B, C, H, W) in [−1, 1]. Channels halve at each stage, from
     base_channels · 2^(stages−1) at 4×4 to base_channels before the output layer."""
 
-    def __init__(self, latent_dim: int, out_shape: Sequence[int], base_channels: int = 64) -> None:
+    def __init__(self, latent_dim: int, out_shape: Sequence[int],
+                 base_channels: Annotated[int, Key(
+                     "channels of the last (image side) conv stage, doubled per stage inward",
+                     min=1)] = 64) -> None:
         super().__init__()
         stages = upsampling_stages(out_shape, "model.generator")
         widths = [base_channels * 2**i for i in reversed(range(stages))]
@@ -68,7 +73,10 @@ class DCGANDiscriminator(nn.Module):
     """x: (B, C, H, W) in [−1, 1] → logits (B,). `features(x)`: (B, feature_dim), the
     flattened 4×4 maps that the logit (and a projection head) reads."""
 
-    def __init__(self, in_shape: Sequence[int], base_channels: int = 64) -> None:
+    def __init__(self, in_shape: Sequence[int],
+                 base_channels: Annotated[int, Key(
+                     "channels of the first (image side) conv stage, doubled per stage inward",
+                     min=1)] = 64) -> None:
         super().__init__()
         stages = upsampling_stages(in_shape, "model.discriminator")
         widths = [base_channels * 2**i for i in range(stages)]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
+
+from genlab.config.keys import Key
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -22,7 +25,9 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
 class MLPEncoder(nn.Module):
     """x: (B, *in_shape) → (B, out_dim)."""
 
-    def __init__(self, in_shape: Sequence[int], out_dim: int, hidden_dims: Sequence[int]) -> None:
+    def __init__(self, in_shape: Sequence[int], out_dim: int,
+                 hidden_dims: Annotated[Sequence[int], Key(
+                     "widths of the hidden layers, input side first", min=1)]) -> None:
         super().__init__()
         self.net = mlp([math.prod(in_shape), *hidden_dims, out_dim])
 
@@ -34,7 +39,9 @@ class MLPDecoder(nn.Module):
     """z: (B, latent_dim) → (B, *out_shape)."""
 
     def __init__(
-        self, latent_dim: int, out_shape: Sequence[int], hidden_dims: Sequence[int]
+        self, latent_dim: int, out_shape: Sequence[int],
+        hidden_dims: Annotated[Sequence[int], Key("widths of the hidden layers, z side first",
+                                                  min=1)],
     ) -> None:
         super().__init__()
         self.out_shape = tuple(out_shape)

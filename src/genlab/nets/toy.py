@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
+
+from genlab.config.keys import Key
 
 
 def _stack(sizes: Sequence[int], activation: type[nn.Module]) -> list[nn.Module]:
@@ -20,7 +23,8 @@ class MLPGenerator(nn.Module):
     """z: (B, latent_dim) → (B, *out_shape), unbounded (raw 2-D points)."""
 
     def __init__(self, latent_dim: int, out_shape: Sequence[int],
-                 hidden_dims: Sequence[int] = (128, 128)) -> None:
+                 hidden_dims: Annotated[Sequence[int], Key(
+                     "widths of the hidden layers, z side first", min=1)] = (128, 128)) -> None:
         super().__init__()
         self.out_shape = tuple(out_shape)
         sizes = [latent_dim, *hidden_dims]
@@ -34,7 +38,10 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """x: (B, *in_shape) → logits (B,); `features(x)`: (B, feature_dim) before the logit."""
 
-    def __init__(self, in_shape: Sequence[int], hidden_dims: Sequence[int] = (128, 128)) -> None:
+    def __init__(self, in_shape: Sequence[int],
+                 hidden_dims: Annotated[Sequence[int], Key(
+                     "widths of the hidden layers, input side first", min=1)] = (128, 128)
+                 ) -> None:
         super().__init__()
         sizes = [math.prod(in_shape), *hidden_dims]
         self.body = nn.Sequential(nn.Flatten(), *_stack(sizes, lambda: nn.LeakyReLU(0.2)))

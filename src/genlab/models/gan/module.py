@@ -38,6 +38,7 @@ used as is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import lightning as L
 import torch
@@ -46,7 +47,9 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from genlab.config.choices import CONDITIONINGS, EMA_BATCHNORMS
+from genlab.config.choices import CONDITIONINGS, EMA_BATCHNORMS, GAN_OBJECTIVES
+from genlab.config.keys import Key, check
+from genlab.config.schema import check_model_rules
 from genlab.errors import ParameterError
 from genlab.metrics.jsd import MixtureJSD, jsd_lower_bound
 from genlab.metrics.mode_coverage import ModeCoverage
@@ -71,57 +74,68 @@ class GAN(L.LightningModule):
     def __init__(
         self,
         data_shape: Sequence[int],
-        generator: dict,
-        discriminator: dict,
-        optimizer_g: dict,
-        optimizer_d: dict,
-        latent_dim: int = 100,
-        objective: str = "non_saturating",
-        d_steps: int = 1,
-        label_smoothing: float = 0.0,
-        conditional: bool = False,
-        conditioning: str = "concat",
-        embed_dim: int = 10,
-        pack: int = 1,
-        fixed_noise_size: int = 64,
-        fixed_noise_seed: int = 0,
+        generator: Annotated[dict, Key("G's net node (its _target_ and settings)")],
+        discriminator: Annotated[dict, Key("D's net node (its _target_ and settings)")],
+        optimizer_g: Annotated[dict, Key("G's _partial_ torch optimizer: "
+                                         "model/optimizer@model.optimizer_g=...")],
+        optimizer_d: Annotated[dict, Key("D's _partial_ torch optimizer: "
+                                         "model/optimizer@model.optimizer_d=...")],
+        latent_dim: Annotated[int, Key("size of the noise z", min=1)] = 100,
+        objective: Annotated[str, Key("G's loss: non_saturating | minimax (objective.py)",
+                                      choices=GAN_OBJECTIVES)] = "non_saturating",
+        d_steps: Annotated[int, Key("D steps (each on a fresh batch) per G step",
+                                    min=1)] = 1,
+        label_smoothing: Annotated[float, Key("one-sided: D's target on real data is 1 − "
+                                              "label_smoothing", min=0, max=0.5)] = 0.0,
+        conditional: Annotated[bool, Key("G(z, y) and D(x, y) through label embeddings "
+                                         "(needs labelled data)")] = False,
+        conditioning: Annotated[str, Key("conditional only: concat (e(y) joined to D's "
+                                         "input) | projection (Miyato & Koyama 2018)",
+                                         choices=CONDITIONINGS)] = "concat",
+        embed_dim: Annotated[int, Key("conditional only: size of the label embeddings",
+                                      min=1)] = 10,
+        pack: Annotated[int, Key("PacGAN: D judges packs of this many samples "
+                                 "(unconditional only)", min=1)] = 1,
+        fixed_noise_size: Annotated[int, Key("noise vectors of the sample grids (fixed "
+                                             "across epochs)", min=1)] = 64,
+        fixed_noise_seed: Annotated[int, Key("seed of those vectors", min=0,
+                                             max=2**32 - 1)] = 0,
         num_classes: int = 0,
-        name: str = "gan",
-        ema_decay: float | None = None,
-        ema_batchnorm: str = "recalibrated",
-        r1_gamma: float = 0.0,
-        scheduler: dict | None = None,
-        jsd_samples: int = 20_000,
-        clip_d: float | None = None,
-        clip_g: float | None = None,
-        clip_algorithm: str | None = "norm",
+        name: Annotated[str, Key("the model's name in run names")] = "gan",
+        ema_decay: Annotated[float | None, Key(
+            "generator EMA (e.g. 0.999): samples, metrics, eval; null = off",
+            min=1e-6, max=0.999999)] = None,
+        ema_batchnorm: Annotated[str, Key(
+            "the EMA's BatchNorm statistics: recalibrated (its own batch statistics on "
+            "fixed noise, before each validation and test; lower FID) | averaged (the raw "
+            "G's, averaged with the weights); experiments/README.md#ema-batchnorm",
+            choices=EMA_BATCHNORMS)] = "recalibrated",
+        r1_gamma: Annotated[float, Key("R1 penalty γ/2·E‖∇D(x)‖² on real inputs "
+                                       "(Mescheder 2018)", min=0)] = 0.0,
+        scheduler: Annotated[dict | None, Key("one _partial_ lr scheduler per player, same "
+                                              "settings: model/scheduler=cosine (null: "
+                                              "none)")] = None,
+        jsd_samples: Annotated[int, Key("2-D mixtures: generated points for val|test/jsd",
+                                        min=1)] = 20_000,
+        clip_d: Annotated[float | None, Key("clip D's gradients before its step (null/0: "
+                                            "off)", min=0)] = None,
+        clip_g: Annotated[float | None, Key("clip G's gradients before its step (null/0: "
+                                            "off)", min=0)] = None,
+        clip_algorithm: Annotated[str | None, Key("how clip_d/clip_g clip: norm (the total "
+                                                  "norm) | value (each value)",
+                                                  choices=("norm", "value"))] = "norm",
     ) -> None:
         super().__init__()
-        if objective not in GENERATOR_LOSSES:
-            raise ParameterError("objective", objective, ", ".join(GENERATOR_LOSSES))
-        if conditioning not in CONDITIONINGS:
-            raise ParameterError("conditioning", conditioning, ", ".join(CONDITIONINGS))
+        # the rules the schema applies before a run, for a GAN built directly (a notebook)
+        check("genlab.models.gan.GAN", locals())
+        check_model_rules({"_target_": "genlab.models.gan.GAN", "conditional": conditional,
+                           "pack": pack, "scheduler": scheduler})
         if conditional and num_classes <= 0:
             raise ParameterError(
                 "conditional", conditional, "false for data without labels",
                 "The data module reports num_classes = 0: use labelled data (digits, mnist, "
                 "cifar10, ...) or an unconditional model (model=dcgan).",
             )
-        if conditional and pack > 1:
-            raise ParameterError("pack", pack, "1 for conditional models")
-        if scheduler and "ReduceLROnPlateau" in str(scheduler.get("_target_", "")):
-            raise ParameterError("scheduler", scheduler["_target_"],
-                                 "a scheduler stepped without a metric (e.g. model/scheduler="
-                                 "cosine): the GAN steps its players' schedulers itself")
-        if clip_algorithm not in (None, "norm", "value"):
-            raise ParameterError("clip_algorithm", clip_algorithm, "norm | value")
-        for key, clip in (("clip_d", clip_d), ("clip_g", clip_g)):
-            if clip is not None and not clip >= 0:
-                raise ParameterError(key, clip, "a number ≥ 0 (or null: off)")
-        if ema_decay is not None and not 0 < ema_decay < 1:
-            raise ParameterError("ema_decay", ema_decay, "null (off) or a number in (0, 1)")
-        if ema_batchnorm not in EMA_BATCHNORMS:
-            raise ParameterError("ema_batchnorm", ema_batchnorm, " | ".join(EMA_BATCHNORMS))
         self.save_hyperparameters(logger=False)  # the flat run config is logged instead
         self.automatic_optimization = False
         self.data_shape = tuple(data_shape)
