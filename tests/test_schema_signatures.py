@@ -5,7 +5,6 @@ class defaults to is among the schema's choices: the schema cannot drift from th
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import pytest
 from hydra.utils import get_object
@@ -80,30 +79,3 @@ def test_a_class_error_names_the_key_where_the_class_was_configured(compose_cfg)
     assert err.value.key == "model.decoder.channels", err.value
 
 
-# the building blocks whose YAML is a class's plain configuration (not a preset of it), and
-# the keys each may set differently from the class's Python default, with the reason
-# (a class that declares its keys has no plain YAML: conf/ takes its defaults from the
-# declaration, tests/test_config_keys.py)
-PLAIN_CONFIGS = {
-    "conf/metrics/default.yaml": {},
-}
-
-
-@pytest.mark.parametrize("path", sorted(PLAIN_CONFIGS))
-def test_plain_yaml_agrees_with_the_class_defaults(path: str) -> None:
-    """A key a class's own YAML sets to something other than the class default is a second
-    default that drifts (VAE(binarize=False) vs `binarize: true` in vae.yaml, and
-    SampleQuality's every_n_epochs 5 vs 10, both seen): a notebook that builds the class
-    gets a different model than `genlab-train` does. Fails for either."""
-    import yaml
-
-    node = yaml.safe_load((Path(__file__).parent.parent / path).read_text())
-    params, _ = parameters(get_object(node["_target_"]))
-    allowed = PLAIN_CONFIGS[path]
-    differ = {k: (v, params[k].default) for k, v in node.items()
-              if k in params and k not in allowed and not isinstance(v, dict | list)
-              and not (isinstance(v, str) and "${" in v)
-              and params[k].default is not inspect.Parameter.empty and params[k].default != v}
-    assert not differ, f"{path}: YAML value vs class default: {differ}"
-    # only keys the class has a default for may be allowed to differ
-    assert set(allowed) <= set(node), allowed

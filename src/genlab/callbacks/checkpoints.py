@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
@@ -41,6 +41,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from genlab.callbacks.history import logging_step
 from genlab.callbacks.nan_guard import check_weights
 from genlab.callbacks.schedule import final_epoch
+from genlab.config.keys import Key
 
 
 class _FiniteWeightsOnly(ModelCheckpoint):
@@ -54,7 +55,12 @@ class LastCheckpoint(_FiniteWeightsOnly):
     `min_interval_s` seconds plus one epoch (0: saved after every epoch), and the final
     state once fit ends."""
 
-    def __init__(self, dirpath: str, filename: str = "last", min_interval_s: float = 0.0,
+    def __init__(self,
+                 dirpath: Annotated[str, Key("where last.ckpt is written", kind="path")],
+                 filename: Annotated[str, Key("its name, without .ckpt")] = "last",
+                 min_interval_s: Annotated[float, Key(
+                     "at most one save per this many seconds (the final epoch always; 0: "
+                     "every epoch)", min=0)] = 0.0,
                  **kwargs: Any) -> None:
         super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1,
                          save_last=False, every_n_epochs=1, save_on_train_epoch_end=True,

@@ -5,6 +5,7 @@ generated vs real 2-D points over the discriminator's output, and a class-condit
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import lightning as L
 import torch
@@ -20,6 +21,7 @@ from genlab.callbacks.image_logging import (
     save_grid,
 )
 from genlab.callbacks.schedule import epoch_due, picture_due
+from genlab.config.keys import Key
 
 
 def _pyplot():
@@ -39,7 +41,9 @@ class DiscriminatorTrace(Callback):
 
     KEYS = ("train/d_real", "train/d_fake")
 
-    def __init__(self, every_n_epochs: int = 5) -> None:
+    def __init__(self, every_n_epochs: Annotated[int, Key(
+            "plot it every this many epochs and after the last (0: the last only)",
+            min=0)] = 5) -> None:
         self.every_n_epochs = every_n_epochs
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -68,8 +72,14 @@ class ToyScatter(Callback):
     the mode centres when the data module has `mode_centers`; saved as
     images/toy_scatter_*.png, logged as `toy_scatter`."""
 
-    def __init__(self, every_n_epochs: int = 10, n: int = 2500, seed: int = 0,
-                 grid: int = 100) -> None:
+    def __init__(self, every_n_epochs: Annotated[int, Key(
+            "plot it every this many epochs and after the last (0: the last only)",
+            min=0)] = 10,
+                 n: Annotated[int, Key("generated and real points drawn", min=1)] = 2500,
+                 seed: Annotated[int, Key("seed of its fixed noise / images", min=0,
+                                          max=2**32 - 1)] = 0,
+                 grid: Annotated[int, Key("cells per side of D's output map", min=2)] = 100
+                 ) -> None:
         self.every_n_epochs, self.n, self.seed, self.grid = every_n_epochs, n, seed, grid
         self._real: list[torch.Tensor] = []
 
@@ -141,7 +151,9 @@ class JSDTrace(Callback):
 
     KEYS = ("val/jsd_lower_bound", "val/jsd", "val/d_real", "val/d_fake")
 
-    def __init__(self, every_n_epochs: int = 10) -> None:
+    def __init__(self, every_n_epochs: Annotated[int, Key(
+            "plot it every this many epochs and after the last (0: the last only)",
+            min=0)] = 10) -> None:
         self.every_n_epochs = every_n_epochs
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -199,7 +211,12 @@ class ClassGrid(Callback):
     """For conditional image models: every N epochs, one row per class, each column one
     fixed noise vector; saved as images/class_grid_*.png and logged as `class_grid`."""
 
-    def __init__(self, every_n_epochs: int = 5, per_class: int = 8) -> None:
+    def __init__(self, every_n_epochs: Annotated[int, Key(
+                     "draw it every this many epochs and after the last (0: the last only)",
+                     min=0)] = 5,
+                 per_class: Annotated[int, Key("columns: fixed noise vectors per class row "
+                                               "(at most model.fixed_noise_size)",
+                                               min=1)] = 8) -> None:
         self.every_n_epochs, self.per_class = every_n_epochs, per_class
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -4,6 +4,7 @@ logged through image_logging.py)."""
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import lightning as L
 import torch
@@ -11,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import class_names, describe, fixed_rng, save_grid
 from genlab.callbacks.schedule import picture_due
+from genlab.config.keys import Key
 from genlab.models.generative import is_image_model
 
 
@@ -19,7 +21,13 @@ class SampleGrid(Callback):
     each time (`seed`) — for a conditional model one row per class, n // K each —
     saved as images/samples_epochNNN.png and logged as `samples`."""
 
-    def __init__(self, every_n_epochs: int = 5, n: int = 64, seed: int = 0) -> None:
+    def __init__(self,
+                 every_n_epochs: Annotated[int, Key(
+                     "draw it every this many epochs and after the last (0: the last only)",
+                     min=0)] = 5,
+                 n: Annotated[int, Key("samples in the grid", min=1)] = 64,
+                 seed: Annotated[int, Key("seed of its fixed noise / images", min=0,
+                                          max=2**32 - 1)] = 0) -> None:
         self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -45,7 +53,14 @@ class ReconstructionGrid(Callback):
     """Every N epochs, the first `n` validation images (rows labelled "original") above
     their reconstructions (rows labelled "reconstruction"); logged as `reconstructions`."""
 
-    def __init__(self, every_n_epochs: int = 5, n: int = 32, seed: int = 0) -> None:
+    def __init__(self,
+                 every_n_epochs: Annotated[int, Key(
+                     "draw it every this many epochs and after the last (0: the last only)",
+                     min=0)] = 5,
+                 n: Annotated[int, Key("validation images (each beside its reconstruction)",
+                                       min=1)] = 32,
+                 seed: Annotated[int, Key("seed of its fixed noise / images", min=0,
+                                          max=2**32 - 1)] = 0) -> None:
         self.every_n_epochs, self.n, self.seed = every_n_epochs, n, seed
         self._batch: torch.Tensor | None = None
 
@@ -75,7 +90,10 @@ class InterpolationGrid(Callback):
     """After testing: for `pairs` pairs of test images, decode `steps` points on the line
     between their posterior means; one row per pair, logged as `interpolation`."""
 
-    def __init__(self, pairs: int = 8, steps: int = 10) -> None:
+    def __init__(self,
+                 pairs: Annotated[int, Key("pairs of test images, one row each", min=1)] = 8,
+                 steps: Annotated[int, Key("images per row, both ends included",
+                                           min=2)] = 10) -> None:
         self.pairs, self.steps = pairs, steps
         self._images: list[torch.Tensor] = []
 

@@ -3,15 +3,19 @@ latent_dim = 2, otherwise its projection on the first two principal components."
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.image_logging import describe, save_figure
+from genlab.config.keys import Key
 
 
 class LatentSpacePlot(Callback):
-    def __init__(self, max_points: int = 5000) -> None:
+    def __init__(self, max_points: Annotated[int, Key("test points drawn at most",
+                                                      min=1)] = 5000) -> None:
         self.max_points = max_points
         self._mu: list[torch.Tensor] = []
         self._y: list[torch.Tensor] = []

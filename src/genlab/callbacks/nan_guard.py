@@ -16,13 +16,14 @@ validation, before the checkpoint callbacks (Lightning runs those last) can rank
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
 from genlab.callbacks.history import logging_step
+from genlab.config.keys import Key
 from genlab.errors import NonFiniteError
 
 ADVICE = ("Lower the learning rate, check the data for NaN/inf, or try "
@@ -46,7 +47,9 @@ class NonFiniteGuard(Callback):
     """`every_n_steps`: how often (in training batches) the recorded losses are read back
     to the host; 0 turns the guard off."""
 
-    def __init__(self, every_n_steps: int = 1) -> None:
+    def __init__(self, every_n_steps: Annotated[int, Key(
+            "check the losses every this many steps (a host sync; 0: off)",
+            min=0)] = 1) -> None:
         self.every_n_steps = every_n_steps
         self._buffers: dict[str, torch.Tensor] = {}  # name → (every_n_steps,) losses
         self._rows: list[tuple[int, int, int]] = []  # (step, epoch, batch) per row

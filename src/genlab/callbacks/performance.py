@@ -17,20 +17,34 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from genlab.config.keys import Key, check
+
 
 class PerformanceOptions(Callback):
-    def __init__(self, channels_last: bool | str = "auto", compile: bool = False,
-                 compile_mode: str | None = None, backend: str | Callable = "inductor",
-                 matmul_precision: str | None = None) -> None:
-        if not (isinstance(channels_last, bool) or channels_last == "auto"):
-            raise ValueError(f"channels_last must be true, false or auto, got {channels_last!r}")
+    def __init__(
+        self,
+        channels_last: Annotated[bool | str, Key(
+            "NHWC weights: auto = on the CPU for conv nets (faster there); true | false to "
+            "choose (true: GPU + AMP + conv nets)", kind="bool_or_auto")] = "auto",
+        compile: Annotated[bool, Key("torch.compile each net (falls back to eager with a "
+                                     "warning)")] = False,
+        compile_mode: Annotated[str | None, Key(
+            "torch.compile's mode (null: its default)",
+            choices=("default", "reduce-overhead", "max-autotune"))] = None,
+        backend: Annotated[str | Callable, Key("torch.compile's backend", kind="str")
+                           ] = "inductor",
+        matmul_precision: Annotated[str | None, Key(
+            "float32 matmul precision (TF32 on Ampere+ at high/medium; null: torch's)",
+            choices=("highest", "high", "medium"))] = None,
+    ) -> None:
+        check("genlab.callbacks.performance.PerformanceOptions", locals())
         self.channels_last, self.compile = channels_last, compile
         self.compile_mode, self.backend = compile_mode, backend
         self.matmul_precision = matmul_precision

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import numpy as np
@@ -35,6 +35,7 @@ from torch.utils.data import TensorDataset
 
 from genlab.callbacks.image_logging import fixed_rng
 from genlab.callbacks.schedule import epoch_due
+from genlab.config.keys import Key
 from genlab.metrics.features import Judge
 from genlab.models.generative import is_image_model
 
@@ -116,12 +117,36 @@ def extract(extractor: torch.nn.Module, images: torch.Tensor | Iterable[torch.Te
 
 
 class SampleQuality(Callback):
-    def __init__(self, features: Any, data: Any, cache_dir: str, every_n_epochs: int = 10,
-                 n_samples: int | None = None, n_reference: int | None = None,
-                 min_samples: int = 1000, batch_size: int = 500, seed: int = 0,
-                 kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, is_splits: int = 10,
-                 prc_neighborhood: int = 3) -> None:
+    def __init__(
+        self,
+        features: Annotated[Any, Key("the judge's node: metrics/features=classifier | "
+                                     "inception", kind="dict")],
+        data: Annotated[Any, Key("the data config the references come from (the run's)",
+                                 kind="dict")],
+        cache_dir: Annotated[str, Key("where reference statistics and judges are cached",
+                                      kind="path")],
+        every_n_epochs: Annotated[int, Key("evaluate every this many epochs and after the "
+                                           "last (0: the last only)", min=0)] = 10,
+        n_samples: Annotated[int | None, Key(
+            "generated images per evaluation (all ranks together); null: as many as the "
+            "stage's reference split holds (FID's bias falls with the smaller set), at "
+            "least min_samples", min=2)] = None,
+        n_reference: Annotated[int | None, Key(
+            "the first n images of each reference split; null: all of them (more than a "
+            "split holds is refused before training)", min=2)] = None,
+        min_samples: Annotated[int, Key("the fewest generated images when n_samples is null",
+                                        min=2)] = 1000,
+        batch_size: Annotated[int, Key("images per sampling chunk (each chunk has its own "
+                                       "fixed seed)", min=1)] = 500,
+        seed: Annotated[int, Key("seed of the generated images' noise", min=0,
+                                 max=2**32 - 1)] = 0,
+        kid_subsets: Annotated[int, Key("KID's subsets", min=1)] = 100,
+        kid_subset_size: Annotated[int, Key("KID's subset size (clamped to the number of "
+                                            "reference / generated images)", min=2)] = 1000,
+        is_splits: Annotated[int, Key("Inception Score's splits", min=1)] = 10,
+        prc_neighborhood: Annotated[int, Key("k of the k-NN manifolds of precision/recall",
+                                             min=1)] = 3,
+    ) -> None:
         from omegaconf import OmegaConf
 
         plain = (lambda c: OmegaConf.to_container(c, resolve=True)  # noqa: E731

@@ -2,14 +2,15 @@
 
 Hydra already rejects unknown config groups and keys that are not in the composed config;
 this layer checks values: types, ranges, allowed choices and near-miss key names. Rules are
-attached to a node's `_target_`, so a model or dataset brings its rules by its class path
-(add an entry to `TARGET_SCHEMAS` when you add one; tests/test_config_rules.py fails for a
-key that any composition of conf/ reaches without a rule). A schema is closed (a key it
+attached to a node's `_target_`: a genlab class declares its keys in its own signature
+(config/keys.py, read here without importing it); a library class (Lightning's Trainer,
+torch's optimisers) has an entry in `TARGET_SCHEMAS` (tests/test_config_rules.py fails for
+a key that any composition of conf/ reaches without a rule). A schema is closed (a key it
 does not name is refused with a near miss) unless it holds `OPEN`: the library classes with
 many more parameters than genlab's configs set (Lightning's Trainer, ModelCheckpoint,
 loggers, strategies) check the keys genlab sets and pass the others on, where the library
 refuses a wrong one (reported as a RefusedConfigError). Keys starting with `_` (Hydra's)
-are ignored.
+are ignored. Rules between keys are the `CROSS_RULES` below.
 """
 
 from __future__ import annotations
@@ -46,55 +47,11 @@ STR_OR_NULL = Spec("str", nullable=True)
 # torch's 64-bit range for every seed in this one
 SEED = Spec("int", 0, 2**32 - 1)
 
-# The library classes' keys genlab sets, and genlab classes not yet declaring their keys in
-# their signature (config/keys.py: the models, nets and data modules do).
-TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {}
-
 ROOT_ACCELERATOR = Spec("str", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu"))
 # float32 weights, or autocast around them: the models draw their noise, and the metric
 # suite's extractors read images, in float32 ("64-true", "16-true" and "bf16-true" cast
 # the weights and fail at the first sample grid with a dtype mismatch)
 PRECISION = Spec("str", choices=("32-true", "32", "16-mixed", "bf16-mixed"))
-_GRID = {"every_n_epochs": INT_NONNEG, "n": INT_POS, "seed": SEED}
-TARGET_SCHEMAS.update({
-    "genlab.callbacks.grids.SampleGrid": _GRID,
-    "genlab.callbacks.grids.ReconstructionGrid": _GRID,
-    "genlab.callbacks.grids.InterpolationGrid": {"pairs": INT_POS, "steps": Spec("int", min=2)},
-    "genlab.callbacks.latent_space.LatentSpacePlot": {"max_points": INT_POS},
-    "genlab.callbacks.nan_guard.NonFiniteGuard": {"every_n_steps": INT_NONNEG},
-    "genlab.callbacks.sample_quality.SampleQuality": {
-        "features": Spec("dict"), "data": Spec("dict"), "cache_dir": Spec("path"),
-        "every_n_epochs": INT_NONNEG, "n_samples": Spec("int", min=2, nullable=True),
-        "min_samples": Spec("int", min=2),
-        "n_reference": Spec("int", min=2, nullable=True), "batch_size": INT_POS,
-        "seed": SEED, "kid_subsets": INT_POS, "kid_subset_size": Spec("int", min=2),
-        "is_splits": INT_POS, "prc_neighborhood": INT_POS,
-    },
-    "genlab.metrics.classifier.ClassifierFeatures": {
-        "name": Spec("str", choices=("classifier",)), "model": Spec("dict"),
-        "cache_dir": Spec("path"), "max_epochs": INT_POS, "batch_size": INT_POS,
-        "seed": SEED, "min_accuracy": Spec("float", 0, 1),
-    },
-    "genlab.models.classifier.Classifier": {
-        "name": STR, "net": Spec("dict"), "optimizer": Spec("dict"),
-        "scheduler": Spec("dict", nullable=True),
-    },
-    "genlab.nets.classifier.VGGClassifier": {
-        "channels": Spec("list", item=INT_POS), "hidden_dim": INT_POS, "grid": INT_POS,
-        "feature_grid": INT_POS, "dropout": Spec("float", 0, 0.95),
-        "shift": Spec("float", 0, 0.5),
-    },
-    "genlab.metrics.inception.InceptionFeatures": {
-        "name": Spec("str", choices=("inception",)), "weights_path": STR,
-        "channels_last": BOOL, "sha256": Spec("str", nullable=True),
-    },
-    "genlab.callbacks.performance.PerformanceOptions": {
-        "channels_last": Spec("bool_or_auto"), "compile": BOOL, "backend": STR,
-        "compile_mode": Spec("str", nullable=True,
-                             choices=("default", "reduce-overhead", "max-autotune")),
-        "matmul_precision": Spec("str", nullable=True, choices=("highest", "high", "medium")),
-    },
-})
 
 _CKPT = {"dirpath": Spec("path"), "filename": STR, "monitor": STR_OR_NULL,
          "mode": Spec("str", choices=("min", "max")), "save_top_k": Spec("int", min=-1),
@@ -103,15 +60,12 @@ _CKPT = {"dirpath": Spec("path"), "filename": STR, "monitor": STR_OR_NULL,
          "save_weights_only": BOOL, OPEN: ANY}
 _BETA = Spec("float", 0, 0.999999)
 _SCHEDULE = {"interval": Spec("str", choices=("epoch", "step")), "frequency": INT_POS}
-TARGET_SCHEMAS.update({
+# The keys genlab sets of library classes (Lightning's, torch's), whose signatures genlab
+# cannot annotate (BestCheckpoint: Lightning's ModelCheckpoint's); genlab's own classes
+# declare theirs in their signature (config/keys.py).
+TARGET_SCHEMAS: dict[str, dict[str, Spec]] = {
     "genlab.callbacks.checkpoints.BestCheckpoint": _CKPT,
     "lightning.pytorch.callbacks.ModelCheckpoint": _CKPT,
-    "genlab.callbacks.checkpoints.LastCheckpoint": {"dirpath": Spec("path"), "filename": STR,
-                                                   "min_interval_s": Spec("float", min=0)},
-    "genlab.callbacks.gan_plots.ClassGrid": {"every_n_epochs": INT_NONNEG, "per_class": INT_POS},
-    "genlab.callbacks.gan_plots.DiscriminatorTrace": {"every_n_epochs": INT_NONNEG},
-    "genlab.callbacks.gan_plots.JSDTrace": {"every_n_epochs": INT_NONNEG},
-    "genlab.callbacks.gan_plots.ToyScatter": {"every_n_epochs": INT_NONNEG, "n": INT_POS},
     "lightning.pytorch.callbacks.RichProgressBar": {"leave": BOOL, "refresh_rate": INT_POS},
     "genlab.runtime.checkpoint_io.AtomicCheckpointIO": {},
     "lightning.pytorch.Trainer": {
@@ -165,7 +119,7 @@ TARGET_SCHEMAS.update({
         **_SCHEDULE, "mode": Spec("str", choices=("min", "max")), "monitor": STR,
         "factor": Spec("float", 1e-6, 0.999999), "patience": INT_NONNEG,
         "min_lr": Spec("float", min=0)},
-})
+}
 
 # Keys outside any `_target_` node, by dotted path.
 ROOT_SPECS: dict[str, Spec] = {

@@ -33,12 +33,13 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from genlab.config.keys import Key
 from genlab.errors import ConfigError, GenlabWarning
 from genlab.metrics.inception import file_sha256
 from genlab.metrics.reference_cache import (
@@ -169,9 +170,24 @@ class ClassifierFeatures(nn.Module):
     name = "classifier"
     metric_suffix = "_classifier"
 
-    def __init__(self, model: dict, cache_dir: str, max_epochs: int = 10, batch_size: int = 128,
-                 seed: int = 0, name: str = "classifier", min_accuracy: float = 0.9, *,
-                 datamodule: Any, data_key: dict) -> None:
+    def __init__(
+        self,
+        model: Annotated[dict, Key("the judge's classifier (conf/model/classifier.yaml)")],
+        cache_dir: Annotated[str, Key("where trained judges are cached (keyed by the data "
+                                      "and this whole recipe)", kind="path")],
+        max_epochs: Annotated[int, Key("the judge's training epochs (its final one kept)",
+                                       min=1)] = 10,
+        batch_size: Annotated[int, Key("the judge's training batch", min=1)] = 128,
+        seed: Annotated[int, Key("the judge's training seed", min=0, max=2**32 - 1)] = 0,
+        name: Annotated[str, Key("the extractor's name in metric names",
+                                 choices=("classifier",))] = "classifier",
+        min_accuracy: Annotated[float, Key("below this test accuracy the run warns: "
+                                           "class-based metrics unreliable", min=0,
+                                           max=1)] = 0.9,
+        *,
+        datamodule: Any,
+        data_key: dict,
+    ) -> None:
         super().__init__()
         if not datamodule.num_classes:
             raise ConfigError("metrics.features", "classifier", "inception for unlabelled data",

@@ -8,19 +8,29 @@ Logs `train/loss`, `{val,test}/loss` and `{val,test}/acc` (share of correct labe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from genlab.config.keys import Key
 from genlab.errors import ConfigError
 from genlab.models.optim import build_optimizer, build_scheduler
 
 
 class Classifier(L.LightningModule):
-    def __init__(self, data_shape: Sequence[int], num_classes: int, net: dict, optimizer: dict,
-                 scheduler: dict | None = None, name: str = "classifier") -> None:
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        num_classes: int,
+        net: Annotated[dict, Key("the classifier net's node (nets/classifier.py)")],
+        optimizer: Annotated[dict, Key("a _partial_ torch optimizer: model/optimizer=...")],
+        scheduler: Annotated[dict | None, Key("a _partial_ lr scheduler (null: none)")
+                             ] = None,
+        name: Annotated[str, Key("the model's name in run names")] = "classifier",
+    ) -> None:
         super().__init__()
         if num_classes <= 0:
             raise ConfigError("data", "a dataset without labels", "labelled data (num_classes > 0)",

@@ -30,10 +30,13 @@ the identity in eval mode, so the judge's features and logits are unaffected
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from genlab.config.keys import Key
 
 
 class RandomShift(nn.Module):
@@ -57,9 +60,24 @@ class RandomShift(nn.Module):
 class VGGClassifier(nn.Module):
     """x: (B, C, H, W) in [0, 1] → logits (B, num_classes); features (B, num_features)."""
 
-    def __init__(self, in_shape: Sequence[int], num_classes: int,
-                 channels: Sequence[int] = (16, 32, 64), hidden_dim: int = 128, grid: int = 4,
-                 feature_grid: int = 2, dropout: float = 0.3, shift: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        num_classes: int,
+        channels: Annotated[Sequence[int], Key(
+            "one stage of two 3×3 convs each, 2×2 max pooling after a stage while the map "
+            "is ≥ 2·grid", min=1)] = (16, 32, 64),
+        hidden_dim: Annotated[int, Key("width of the hidden layer", min=1)] = 128,
+        grid: Annotated[int, Key("pooled to grid × grid before the hidden layer (keeps "
+                                 "where)", min=1)] = 4,
+        feature_grid: Annotated[int, Key("metric features: the last conv maps pooled to "
+                                         "this side", min=1)] = 2,
+        dropout: Annotated[float, Key("dropout before and after the hidden layer", min=0,
+                                      max=0.95)] = 0.3,
+        shift: Annotated[float, Key("training-time random shifts, as a share of the side "
+                                    "(0.06: ±2 px at 28/32 px, none at 8×8)", min=0,
+                                    max=0.5)] = 0.0,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in, side = in_shape[0], min(in_shape[1:])
