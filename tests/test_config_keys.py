@@ -17,8 +17,9 @@ import pytest
 import yaml
 from hydra.utils import get_object
 
+from genlab.cli.keys import main
 from genlab.config import config_dir
-from genlab.config.keys import NO_DEFAULT, Key, declared, declaring_classes, main
+from genlab.config.keys import NO_DEFAULT, Key, declared, declaring_classes
 from genlab.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,8 +185,20 @@ def test_a_yaml_sets_only_what_it_changes(path: str) -> None:
 
 
 def test_the_key_tables_print(capsys) -> None:
-    main(["genlab.models.vae.VAE"])
+    """`genlab-keys VAE` (a class name or a `_target_`): its table; an unknown name lists
+    the names there are."""
+    main(["VAE"])
     out = capsys.readouterr().out
+    assert out.startswith("### `genlab.models.vae.VAE`")
     assert "| `latent_dim` | `16` | an integer ≥ 1 | size of the latent z |" in out
-    with pytest.raises(SystemExit, match="declares no keys"):
-        main(["genlab.models.vae.Nope"])
+    main(["genlab.data.toy2d.Ring8"])
+    assert "| `n_modes` | `8` | an integer ≥ 1 | Gaussians on it |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="names no class that declares keys.*SampleGrid"):
+        main(["Nope"])
+
+
+def test_genlab_keys_is_a_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "genlab.cli.keys", "GAN"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "| `ema_batchnorm` | `recalibrated` |" in done.stdout
+    assert not done.stderr

@@ -10,7 +10,7 @@ name, type, default, allowed values and doc line in one place. From it:
   list), so a preset's YAML sets only what it changes, and every key is overridable
   without `+`;
 - the class checks the same rules when built directly (a notebook): `check`;
-- `python -m genlab.config.keys [TARGET ...]` prints each class's key table.
+- `genlab-keys [TARGET ...]` prints each class's key table (cli/keys.py).
 
 Torch-free: the signature is read from the class's source with `ast`, never imported.
 Only parameters annotated `Annotated[T, Key(...)]` are config keys; the others (the data's
@@ -27,7 +27,6 @@ import ast
 import contextlib
 import functools
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,18 +283,3 @@ def table(target: str) -> str:
         cells = (f"`{name}`", f"`{default}`", key.spec.describe(), key.doc)
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m genlab.config.keys [TARGET ...]`: the key tables (all declaring classes
-    when no target is named)."""
-    targets = (argv if argv is not None else sys.argv[1:]) or sorted(declaring_classes())
-    for target in targets:
-        if not declared(target):
-            raise SystemExit(f"error: `{target}` declares no keys (one of: "
-                             f"{', '.join(sorted(declaring_classes()))}).")
-        print(f"### `{target}`\n\n{table(target)}\n")
-
-
-if __name__ == "__main__":
-    main()
