@@ -1,5 +1,7 @@
 """The configuration layer, torch-free: where the configs live and the resolvers they use
-(here), the pre-flight of command-line overrides (`preflight`), validation (`schema`),
+(here), each class's keys declared in its signature (`keys`: Hydra nodes of their defaults
+registered here), the pre-flight of command-line overrides (`preflight`), validation
+(`schema`, with the cross-field `rules`),
 redaction of secrets (`redaction`), run and sweep names (`naming`) and building objects from
 `_target_` with genlab's errors (`instantiate`). Importing it imports no torch (tested)."""
 

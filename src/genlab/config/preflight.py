@@ -33,11 +33,10 @@ from genlab import run_dir
 from genlab.config import config_dir
 from genlab.config.instantiate import resolved
 from genlab.config.moved import read_run_config
+from genlab.config.rules import data_image_side, known_split_sizes
 from genlab.config.schema import (
     HYDRA_READS,
     as_list,
-    data_image_side,
-    known_split_sizes,
     near_miss,
     validate_command,
     validate_root_keys,

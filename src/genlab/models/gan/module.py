@@ -49,7 +49,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genlab.config.choices import CONDITIONINGS, EMA_BATCHNORMS, GAN_OBJECTIVES
 from genlab.config.keys import Key, check
-from genlab.config.schema import check_model_rules
+from genlab.config.rules import check_model_rules
 from genlab.errors import ParameterError
 from genlab.metrics.jsd import MixtureJSD, jsd_lower_bound
 from genlab.metrics.mode_coverage import ModeCoverage
