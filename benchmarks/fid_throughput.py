@@ -45,7 +45,7 @@ class UInt8Images(Dataset):
 def genlab_seconds(real: torch.Tensor, fake: torch.Tensor, weights: Path, batch: int) -> float:
     from genlab.callbacks.sample_quality import extract
     from genlab.metrics.inception import InceptionFeatures
-    from genlab.metrics.sample_quality import SampleQualityMetrics
+    from genlab.metrics.suite import SampleQualityMetrics
 
     start = time.perf_counter()
     extractor = InceptionFeatures(str(weights), sha256=None)

@@ -40,10 +40,10 @@ import torch
 def fid_kid(reference: torch.Tensor, generated: torch.Tensor,
             kid_subset_size: int = 1000) -> tuple[float, float]:
     """FID and KID (mean over 100 subsets) of features (N, D) vs (M, D), computed by the same
-    torchmetrics objects as the suite (genlab/metrics/sample_quality.py)."""
+    torchmetrics objects as the suite (genlab/metrics/suite.py)."""
     from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
 
-    from genlab.metrics.sample_quality import PrecomputedFeatures
+    from genlab.metrics.suite import PrecomputedFeatures
 
     dim = reference.shape[1]
     with warnings.catch_warnings():

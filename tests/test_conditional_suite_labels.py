@@ -12,7 +12,7 @@ from torch import nn
 from fake_datasets import write_png_folder
 from genlab.callbacks.sample_quality import SampleQuality, reference_labels
 from genlab.data.image_folder import ImageFolderDataModule
-from genlab.metrics.sample_quality import labels_like
+from genlab.metrics.suite import labels_like
 
 COUNTS = {"a_many": 36, "b_some": 12, "c_few": 6}  # 2/3, 2/9, 1/9 of 54 images
 

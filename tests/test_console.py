@@ -65,7 +65,7 @@ def test_genlab_warnings_print_as_one_plain_line(tmp_path: Path) -> None:
     and a formatter that swallows or rewrites foreign warnings."""
     code = ("import warnings\n"
             "from genlab.runtime.environment import tweak_environment\n"
-            "from genlab.metrics.sample_quality import SmallReferenceWarning\n"
+            "from genlab.metrics.suite import SmallReferenceWarning\n"
             "tweak_environment()\n"
             "warnings.warn('fid from 180 references', SmallReferenceWarning)\n"
             "warnings.warn('a foreign one', UserWarning)\n")

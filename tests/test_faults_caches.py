@@ -16,8 +16,7 @@ import torch
 
 from conftest import run_cli
 from genlab.errors import CacheError
-from genlab.metrics import classifier as judge
-from genlab.metrics import reference_cache
+from genlab.metrics import judge, reference_cache
 from genlab.metrics.inception import InceptionFeatures
 from genlab.metrics.reference_cache import CacheEntryWarning, cached_features, entry_path
 

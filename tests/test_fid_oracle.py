@@ -21,7 +21,7 @@ from genlab.callbacks.sample_quality import extract
 from genlab.errors import DataFormatError
 from genlab.metrics import inception as inception_module
 from genlab.metrics.inception import InceptionFeatures, file_sha256, write_random_weights
-from genlab.metrics.sample_quality import SampleQualityMetrics
+from genlab.metrics.suite import SampleQualityMetrics
 
 
 def _blobs(n: int, seed: int, width: float) -> torch.Tensor:

@@ -8,7 +8,7 @@ import copy
 import pytest
 from omegaconf import OmegaConf
 
-from genlab.metrics.classifier import cache_entry, recipe_key
+from genlab.metrics.judge import cache_entry, recipe_key
 
 
 def _features(compose_cfg, *overrides: str) -> dict:
@@ -98,7 +98,7 @@ def test_one_cpu_thread_is_restored_even_after_an_error() -> None:
     that is not undone when the judge's training fails."""
     import torch
 
-    from genlab.metrics.classifier import one_cpu_thread
+    from genlab.metrics.judge import one_cpu_thread
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -16,7 +16,7 @@ from genlab.cli.train import run
 from genlab.config.instantiate import instantiate
 from genlab.errors import DataFormatError, DataNotFoundError
 from genlab.metrics.inception import InceptionFeatures, write_random_weights
-from genlab.metrics.sample_quality import SampleQualityMetrics
+from genlab.metrics.suite import SampleQualityMetrics
 from metrics_fakes import ImageSource, PassThroughFeatures
 
 

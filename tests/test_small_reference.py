@@ -1,4 +1,4 @@
-"""FID from fewer reference images than feature dimensions (metrics/sample_quality.py):
+"""FID from fewer reference images than feature dimensions (metrics/suite.py):
 one warning line, from rank 0 only."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from genlab.metrics.sample_quality import SampleQualityMetrics, SmallReferenceWarning
+from genlab.metrics.suite import SampleQualityMetrics, SmallReferenceWarning
 from metrics_fakes import PassThroughFeatures
 
 

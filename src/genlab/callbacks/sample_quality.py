@@ -3,7 +3,7 @@ callbacks/schedule.py decides) at the end of validation, and once at the end of 
 draw `n_samples` images (null: as many as the stage's reference split holds, at least
 `min_samples`) from `pl_module.sample` and log FID, KID, IS, precision/recall (and class
 accuracy for conditional models) against the cached features of a reference split
-(genlab/metrics/sample_quality.py, reference_cache.py).
+(genlab/metrics/suite.py, reference_cache.py).
 
 Splits have one job each: during training the suite compares samples with the
 **validation** split (what checkpoints, sweeps and early stopping see), and `trainer.test`
@@ -217,7 +217,7 @@ class SampleQuality(Callback):
               rank: int = 0, world_size: int = 1):
         """The metrics of one stage, against the features of that stage's reference split."""
         from genlab.metrics.reference_cache import cached_features
-        from genlab.metrics.sample_quality import SampleQualityMetrics, labels_like
+        from genlab.metrics.suite import SampleQualityMetrics, labels_like
 
         if self.extractor is None:
             self.extractor = self.build_extractor(datamodule)

@@ -23,6 +23,9 @@ MOVED_TARGETS = {
     # callbacks/images.py became callbacks/grids.py (beside callbacks/image_logging.py)
     **{f"genlab.callbacks.images.{name}": f"genlab.callbacks.grids.{name}"
        for name in ("SampleGrid", "ReconstructionGrid", "InterpolationGrid")},
+    # metrics/classifier.py became metrics/judge.py (beside nets/ and models/classifier.py:
+    # the judge's net and its training)
+    "genlab.metrics.classifier.ClassifierFeatures": "genlab.metrics.judge.ClassifierFeatures",
 }
 
 

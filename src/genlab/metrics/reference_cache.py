@@ -10,7 +10,7 @@ of the features as one JSON string), read with `allow_pickle=False`. Concurrency
 take an exclusive `fcntl.flock` on `<file>.lock`, re-check, compute, and write it with
 `genlab.run_dir.atomic_write` (a private temporary file renamed into place), so a sweep of
 concurrent jobs computes each entry once and no reader ever sees a half-written file.
-The same lock guards the metric judge's entry (genlab/metrics/classifier.py). Why `flock`
+The same lock guards the metric judge's entry (genlab/metrics/judge.py). Why `flock`
 here and an O_EXCL lock file for run directories (genlab/runtime/run_lock.py): a cache
 writer *waits* for the one computing the entry, and the kernel drops a flock when its
 holder dies (a killed job leaves no stale lock to detect). On NFS, flock goes through the

@@ -1,5 +1,5 @@
 """A supervised image classifier, trained by cross-entropy: the feature extractor of the
-`classifier` sample-quality metrics (genlab/metrics/classifier.py trains one on first use;
+`classifier` sample-quality metrics (genlab/metrics/judge.py trains one on first use;
 `genlab-train experiment=classifier_digits` trains and reports one on its own).
 
 Logs `train/loss`, `{val,test}/loss` and `{val,test}/acc` (share of correct labels).
