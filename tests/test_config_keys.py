@@ -131,6 +131,7 @@ def test_one_edit_adds_a_validated_defaulted_documented_key(tmp_path: Path) -> N
     out = yaml.safe_load(done.stdout.strip().splitlines()[-1])
     assert (out["default"], out["set"]) == (0.25, 0.5)
     assert "`model.dropout` = 2" in out["refused"] and "in [0, 1]" in out["refused"]
+    assert "test key: dropout before the decoder" in out["refused"]  # its doc, in the refusal
     assert "| `dropout` | `0.25` | a number in [0, 1] | test key: dropout before the decoder |" \
         in out["table"]
     assert not out["torch"]

@@ -189,8 +189,10 @@ def _check_target_node(path: str, node: Mapping) -> None:
                 hint or f"`{node['_target_']}` takes no `{key}`.",
             )
         if not spec.accepts(value):
+            declared_key = declared(str(node["_target_"])).get(str(key))
+            doc = f"`{key}`: {declared_key.doc}." if declared_key else ""
             raise ConfigError(f"{path}.{key}", value, spec.describe(),
-                              KEY_HINTS.get((node["_target_"], key), ""))
+                              KEY_HINTS.get((node["_target_"], key), doc))
 
 
 # what to change when a key that is usually derived is refused
