@@ -169,7 +169,10 @@ def test_wandb_run_is_finished_as_interrupted(compose_cfg, tmp_path: Path,
                       "at:train,epoch:1}")
     from genlab.cli.train import run
 
+    # what SIGINT's handler was before the run (Python's default_int_handler, or SIG_IGN
+    # when pytest was started in the background by a non-interactive shell)
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(InterruptedRunError) as err:
         run(cfg)
     assert err.value.exit_code == 130 and codes == [130]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # restored
