@@ -96,3 +96,23 @@ def test_a_continued_run_says_so_once_and_its_log_keeps_lightnings_line(tmp_path
     assert "Restoring states" not in console and "Restored all states" not in console
     assert "exists and is not empty" not in console
     assert "Restoring states from the checkpoint path at" in (run / "train.log").read_text()
+
+
+def test_the_final_record_names_what_chose_its_epoch() -> None:
+    """The first column says which metric chose the epoch; with optimized_metric=null it
+    says none did. Rules out the old `(None)` heading under "best epoch"."""
+    from rich.console import Console
+
+    from genlab.console import record_table
+
+    def heading(monitor):
+        record = {"best": {"epoch": 3, "monitor": monitor, "val": {"val/elbo": -27.1}},
+                  "test": {"epoch": 3, "values": {"test/elbo": -27.0}}}
+        console = Console(width=120, record=True)
+        console.print(record_table(record))
+        return console.export_text()
+
+    assert "best epoch 3" in heading("val/elbo") and "(val/elbo)" in heading("val/elbo")
+    text = heading(None)
+    assert "None" not in text and "best" not in text
+    assert "val, epoch 3" in text and "no optimized_metric" in text

@@ -46,7 +46,9 @@ def record_table(record: Mapping[str, Any]) -> Table:
     columns = []
     if "best" in record:
         b = record["best"]
-        columns.append((f"val, best epoch {b['epoch']}\n({b.get('monitor')})", b["val"]))
+        # optimized_metric=null keeps the last checkpoint: nothing was "best" about it
+        columns.append((f"val, best epoch {b['epoch']}\n({b['monitor']})" if b.get("monitor")
+                        else f"val, epoch {b['epoch']}\n(kept: no optimized_metric)", b["val"]))
     last = record.get("last") or {}
     if last.get("val") and last.get("epoch") != (record.get("best") or {}).get("epoch"):
         columns.append((f"val, last epoch {last['epoch']}", last["val"]))
