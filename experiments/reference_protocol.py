@@ -16,6 +16,12 @@ r"""How far FID and KID in the judge's feature space can be trusted with small r
     #     in the judge's features and their channel means (the same samples)
     python experiments/reference_protocol.py select logs/issue26/runs/dcgan_digits
 
+    # (b, c) for presets that select on the model's own validation metric (the VAEs'
+    #     val/elbo, the toy GANs' val/hq_ratio): the values selection saw are the run's
+    #     csv/metrics.csv; noise = std of the best checkpoint's validation over seeds 0..S-1
+    #     (its ε draws, or its generator's noise), spread = std over the logged epochs
+    python experiments/reference_protocol.py validate logs/issue26/runs/vae_digits
+
     # item 4: the EMA generator's BatchNorm statistics as averaged vs recalibrated (the
     #     best checkpoint of a run trained with model.ema_batchnorm=averaged, val and test
     #     FID on suite seeds 0..S-1)
@@ -209,6 +215,63 @@ def select(args: argparse.Namespace) -> None:
               f"| {sd / spread:.3f} | {gap:.3g} | {sd / gap:.2f} |")
 
 
+# --- (b, c) for a metric of the model's own validation step ---------------------------------
+def validate(args: argparse.Namespace) -> None:
+    """The run's optimized_metric as logged every epoch (what selection saw) against the
+    best checkpoint's validation repeated on evaluation seeds 0..S-1 (Lightning's validate,
+    the run's data, no callbacks: the metric is the model's own)."""
+    import csv
+    import json
+
+    import lightning as L
+    from omegaconf import OmegaConf
+
+    from genlab.config.choices import METRIC_DIRECTION
+    from genlab.config.instantiate import instantiate
+    from genlab.runtime.checkpoint_io import load_trained
+
+    run = Path(args.run)
+    cfg = OmegaConf.load(run / "config_resolved.yaml")
+    metric = cfg.optimized_metric
+    maximise = METRIC_DIRECTION.get(metric.split("/")[-1]) == "max"
+    rows = csv.DictReader((run / "csv" / "metrics.csv").open())
+    logged = {int(r["epoch"]): float(r[metric]) for r in rows if r.get(metric)}
+    best = Path(json.loads((run / "metrics.json").read_text())["best_checkpoint"])
+    datamodule = instantiate(OmegaConf.to_container(cfg.data, resolve=True))
+    # Evaluation noise is drawn from seeds fixed by stage and batch (models/eval_noise.py:
+    # every epoch on common random numbers, reproducible), and the VAE binarises val images
+    # by a fixed draw; "seed s" moves both by s × 100,003 (s = 0: the run's own draws).
+    from genlab.models import eval_noise
+
+    stage_seeds = dict(eval_noise._STAGE_SEED)
+    noise = []
+    for seed in range(args.seeds):
+        offset = 100_003 * seed
+        eval_noise._STAGE_SEED.update({k: v + offset for k, v in stage_seeds.items()})
+        model, _ = load_trained(str(best))
+        if hasattr(model, "_observed"):  # the VAE's fixed binarisation: its draw moved too
+            observed = model._observed
+            model._observed = lambda x, stage, i, f=observed, o=offset: f(x, stage, i + o)
+        L.seed_everything(seed, verbose=False)
+        trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[],
+                            enable_progress_bar=False, enable_model_summary=False,
+                            enable_checkpointing=False)
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+        noise.append(float(trainer.callback_metrics[metric]))
+    values = list(logged.values())
+    ranked = sorted(values, reverse=maximise)
+    sd, spread = statistics.stdev(noise), statistics.stdev(values)
+    gap = abs(ranked[0] - ranked[1])
+    print(f"{run.name}: {metric} ({'max' if maximise else 'min'}), {len(values)} logged "
+          f"epochs; noise on {best.name} over seeds 0..{args.seeds - 1}: "
+          f"{', '.join(f'{v:.5g}' for v in noise)}")
+    print("| metric | logged epochs | best, next best | noise (std over seeds) "
+          "| spread (std over epochs) | noise / spread | best − next best | noise / gap |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {metric} | {len(values)} | {ranked[0]:.5g}, {ranked[1]:.5g} | {sd:.3g} "
+          f"| {spread:.3g} | {sd / spread:.4f} | {gap:.3g} | {sd / gap:.2f} |")
+
+
 # --- item 4: the EMA generator's BatchNorm statistics ------------------------------------------
 def ema(args: argparse.Namespace) -> None:
     from genlab.runtime.checkpoint_io import load_trained
@@ -244,11 +307,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=10)
     p.set_defaults(func=real_vs_real)
     for name, func, help_ in (("select", select, "noise vs spread of a run's checkpoints"),
+                              ("validate", validate, "the same for the model's own "
+                               "validation metric (val/elbo, val/hq_ratio)"),
                               ("ema", ema, "averaged vs recalibrated EMA BatchNorm stats")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("run", help="a run directory (logs/<task>/runs/<id>)")
         p.add_argument("--seeds", type=int, default=5, help="suite seeds 0..S-1")
-        p.add_argument("--n-samples", type=int, default=None)
+        if name != "validate":
+            p.add_argument("--n-samples", type=int, default=None)
         if name == "select":
             p.add_argument("--from-csv", action="store_true", help="seed-0 values of every "
                            "checkpoint from the run's csv/metrics.csv (FID and KID only)")

@@ -146,6 +146,34 @@ def test_inversion_recovers_images_drawn_from_the_generator(tmp_path, overrides)
     assert spread > 1e-3 and error < 0.05 * spread
 
 
+def test_a_gaussian_prior_for_a_gan_is_half_the_squared_norm_and_pulls_z_in(tmp_path) -> None:
+    """app.prior=gaussian on a GAN: the prior loss is ½‖z‖² (−log N(z; 0, I) + const), D is
+    never asked, and λ > 0 ends nearer the origin than λ = 0 from the same starts. Rules
+    out: the setting dropped between the app's config and the objective (D's loss used
+    anyway), the prior's sign flipped (‖ẑ‖ would grow), the norm not halved or not squared."""
+    from genlab.apps.measured import fit_of
+    from genlab.apps.optimise import objective
+
+    lm = LatentModel(_digits_model(tmp_path, "experiment=dcgan_digits")).frozen()
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, lm.latent_dim, generator=g)
+    x = reconstruct(lm, torch.randn(6, lm.latent_dim, generator=g), None)
+    ones = torch.ones_like(x[:1])
+    app = {"steps": 60, "lr": 0.05, "restarts": 1, "lam": 0.5, "norm": 2, "prior": "gaussian"}
+    fit = fit_of(app)
+    d_loss = objective(lm, z, x, ones, None, Fit(lam=0.5, norm=2)) - objective(
+        lm, z, x, ones, None, Fit(norm=2))
+    lm.model.discriminator.forward = None  # any call to D now raises
+    extra = objective(lm, z, x, ones, None, fit) - objective(lm, z, x, ones, None, Fit(norm=2))
+    torch.testing.assert_close(extra, 0.5 * 0.5 * z.pow(2).sum(1))
+    assert not torch.allclose(d_loss, extra)  # D's loss (the "model" prior) is another term
+    norms = {}  # the same starts: both runs draw them from a generator seeded alike
+    for lam in (0.0, 0.5):
+        z_hat = invert(lm, x, None, fit_of({**app, "lam": lam}), torch.Generator().manual_seed(1))
+        norms[lam] = float(z_hat.norm(dim=1).mean())
+    assert norms[0.5] < 0.9 * norms[0.0], norms
+
+
 class Identity(torch.nn.Module):
     """A 'model' whose latent is the image: encode = flatten, decode = reshape."""
 

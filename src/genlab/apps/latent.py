@@ -52,11 +52,13 @@ class LatentModel:
         return self.model.encode(x)[0]
 
     def prior_loss(self, z: torch.Tensor, x: torch.Tensor,
-                   labels: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,) per image. VAE: −log p(z) = ½‖z‖² (+ const); GAN: the generator's loss
-        through D on x = G(z) (Yeh et al.'s log(1 − D(G(z))) for the minimax objective,
-        −log D(G(z)) for the non-saturating one)."""
-        if not self.is_gan:
+                   labels: torch.Tensor | None = None, kind: str = "model") -> torch.Tensor:
+        """(B,) per image. kind "model": the model's own — VAE: −log p(z) = ½‖z‖² (+ const);
+        GAN: the generator's loss through D on x = G(z) (Yeh et al.'s log(1 − D(G(z))) for
+        the minimax objective, −log D(G(z)) for the non-saturating one). kind "gaussian":
+        −log N(z; 0, I) = ½‖z‖² (+ const) for every model: it keeps a GAN's ẑ where its
+        generator was trained (z ~ N(0, I)), which D's loss does not."""
+        if not self.is_gan or kind == "gaussian":
             return 0.5 * z.pow(2).sum(1)
         logits = self._d_logits(x, labels)
         if self.model.hparams.objective == "minimax":

@@ -66,7 +66,8 @@ class AppResult:
 
 def fit_of(app: Mapping[str, Any]) -> Fit:
     return Fit(steps=int(app["steps"]), lr=float(app["lr"]), restarts=int(app["restarts"]),
-               lam=float(app["lam"]), norm=int(app.get("norm", 1)),
+               lam=float(app["lam"]), prior=str(app.get("prior", "model")),
+               norm=int(app.get("norm", 1)),
                feature_weight=float(app.get("feature_weight", 0.0)))
 
 

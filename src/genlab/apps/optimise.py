@@ -27,6 +27,7 @@ class Fit:
     lr: float = 0.05
     restarts: int = 2
     lam: float = 0.0  # λ, the prior loss's weight
+    prior: str = "model"  # which prior loss: "model" (VAE ½‖z‖², GAN D's) | "gaussian" (½‖z‖²)
     norm: int = 1  # p of the contextual loss (Yeh et al.: 1)
     feature_weight: float = 0.0  # μ, a loss in the judge's feature space (0: off)
 
@@ -38,7 +39,7 @@ def objective(lm: LatentModel, z: torch.Tensor, target: torch.Tensor, weights: t
     """Per-image loss (B,) of z (B, d) against target (B, C, H, W) with weights (B|1, 1|C, H, W)."""
     x = lm.decode(z, labels)
     contextual = (weights * (x - target).abs().pow(fit.norm)).flatten(1).sum(1)
-    loss = contextual + fit.lam * lm.prior_loss(z, x, labels) if fit.lam else contextual
+    loss = contextual + fit.lam * lm.prior_loss(z, x, labels, fit.prior) if fit.lam else contextual
     if fit.feature_weight and features is not None:
         loss = loss + fit.feature_weight * (features(x) - target_features).pow(2).sum(1)
     return loss

@@ -250,6 +250,7 @@ _FILES = {"ckpt_path": ("checkpoint", "<run dir>/checkpoints/last.ckpt"),
           "train_config": ("training config", "<run dir>/config_resolved.yaml")}
 APPS = ("invert", "complete", "arithmetic", "interpolate")  # genlab-apply's `app` group
 COMPLETION_MASKS = ("center", "bottom_half", "left_half", "random", "box")  # apps/masks.py
+LATENT_PRIORS = ("model", "gaussian")  # apps/latent.py: LatentModel.prior_loss
 COMMAND_SPECS: dict[str, dict[str, Spec]] = {
     "eval": {"ckpt_path": _CKPT_PATH, "train_config": _TRAIN_CONFIG, "data": Spec("dict")},
     "sample": {"ckpt_path": _CKPT_PATH, "train_config": _TRAIN_CONFIG, "n": INT_POS,
@@ -265,6 +266,7 @@ COMMAND_SPECS: dict[str, dict[str, Spec]] = {
               "seed": SEED, "batch_size": INT_POS,
               "app.name": Spec("str", choices=APPS), "app.steps": INT_NONNEG,
               "app.lr": FLOAT_POS, "app.restarts": INT_POS, "app.lam": Spec("float", min=0),
+              "app.prior": Spec("str", choices=LATENT_PRIORS),
               "app.norm": Spec("int", choices=(1, 2)),
               "app.feature_weight": Spec("float", min=0),
               "app.mask": Spec("str", choices=COMPLETION_MASKS),
