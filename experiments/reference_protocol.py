@@ -312,7 +312,9 @@ def main() -> None:
                               ("ema", ema, "averaged vs recalibrated EMA BatchNorm stats")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("run", help="a run directory (logs/<task>/runs/<id>)")
-        p.add_argument("--seeds", type=int, default=5, help="suite seeds 0..S-1")
+        p.add_argument("--seeds", type=int, default=5, help=(
+            "evaluation seeds 0..S-1 (moved by s × 100,003)" if name == "validate"
+            else "suite seeds 0..S-1"))
         if name != "validate":
             p.add_argument("--n-samples", type=int, default=None)
         if name == "select":
