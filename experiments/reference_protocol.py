@@ -238,25 +238,20 @@ def validate(args: argparse.Namespace) -> None:
     logged = {int(r["epoch"]): float(r[metric]) for r in rows if r.get(metric)}
     best = Path(json.loads((run / "metrics.json").read_text())["best_checkpoint"])
     datamodule = instantiate(OmegaConf.to_container(cfg.data, resolve=True))
-    # Evaluation noise is drawn from seeds fixed by stage and batch (models/eval_noise.py:
-    # every epoch on common random numbers, reproducible), and the VAE binarises val images
-    # by a fixed draw; "seed s" moves both by s × 100,003 (s = 0: the run's own draws).
-    from genlab.models import eval_noise
+    # Evaluation noise is drawn from seeds fixed by stage and batch, and the VAE binarises
+    # val images by a fixed draw (models/eval_noise.py: every epoch on common random
+    # numbers); "seed s" moves all of them by s × 100,003 (s = 0: the run's own draws).
+    from genlab.models.eval_noise import moved_draws
 
-    stage_seeds = dict(eval_noise._STAGE_SEED)
+    model, _ = load_trained(str(best))
     noise = []
     for seed in range(args.seeds):
-        offset = 100_003 * seed
-        eval_noise._STAGE_SEED.update({k: v + offset for k, v in stage_seeds.items()})
-        model, _ = load_trained(str(best))
-        if hasattr(model, "_observed"):  # the VAE's fixed binarisation: its draw moved too
-            observed = model._observed
-            model._observed = lambda x, stage, i, f=observed, o=offset: f(x, stage, i + o)
         L.seed_everything(seed, verbose=False)
         trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[],
                             enable_progress_bar=False, enable_model_summary=False,
                             enable_checkpointing=False)
-        trainer.validate(model, datamodule=datamodule, verbose=False)
+        with moved_draws(100_003 * seed):
+            trainer.validate(model, datamodule=datamodule, verbose=False)
         noise.append(float(trainer.callback_metrics[metric]))
     values = list(logged.values())
     ranked = sorted(values, reverse=maximise)

@@ -86,6 +86,30 @@ def test_evaluation_binarisation_is_a_fixed_bernoulli_draw() -> None:
     assert torch.equal(grey._observed(x, "val", 0), x)
 
 
+def test_moved_draws_give_another_evaluation_sample_and_zero_is_the_runs_own() -> None:
+    """eval_noise.moved_draws(k) moves the binarisation and the posterior noise together;
+    offset 0 and leaving the block give the runs' own draws back. Rules out: an offset that
+    reaches only one of the two draws (the VAE's ELBO noise would be half-measured), and
+    an offset left behind after the block (later validations would not be reproducible)."""
+    from genlab.models.eval_noise import evaluation_noise, moved_draws
+
+    model = _vae(likelihood="bernoulli", binarize=True)
+    x = torch.full((64, 1, 8, 8), 0.5)
+    own = model._observed(x, "val", 0)
+    with evaluation_noise(torch.device("cpu"), "val", 0):
+        own_eps = torch.randn(5)
+    with moved_draws(100_003):
+        moved = model._observed(x, "val", 0)
+        with evaluation_noise(torch.device("cpu"), "val", 0):
+            moved_eps = torch.randn(5)
+    with moved_draws(0):
+        assert torch.equal(model._observed(x, "val", 0), own)
+    assert not torch.equal(moved, own) and not torch.equal(moved_eps, own_eps)
+    assert torch.equal(model._observed(x, "val", 0), own)
+    with evaluation_noise(torch.device("cpu"), "val", 0):
+        assert torch.equal(torch.randn(5), own_eps)
+
+
 def _fit_sigma(min_std: float, steps: int = 300) -> VAE:
     """A Gaussian VAE with learned σ trained on images that are 0 everywhere (the decoder's
     clamp can output 0 exactly, so the density rewards σ → 0 without limit)."""

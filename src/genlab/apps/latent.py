@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from genlab.config.schema import LATENT_PRIORS
+
 
 @dataclass
 class LatentModel:
@@ -58,6 +60,8 @@ class LatentModel:
         the minimax objective, −log D(G(z)) for the non-saturating one). kind "gaussian":
         −log N(z; 0, I) = ½‖z‖² (+ const) for every model: it keeps a GAN's ẑ where its
         generator was trained (z ~ N(0, I)), which D's loss does not."""
+        if kind not in LATENT_PRIORS:
+            raise ValueError(f"prior kind {kind!r}: allowed {' | '.join(LATENT_PRIORS)}")
         if not self.is_gan or kind == "gaussian":
             return 0.5 * z.pow(2).sum(1)
         logits = self._d_logits(x, labels)

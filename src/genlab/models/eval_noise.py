@@ -16,6 +16,27 @@ from collections.abc import Iterator
 import torch
 
 _STAGE_SEED = {"val": 30_000, "test": 20_000}
+_BINARISATION_SEED = 10_000  # a VAE's fixed binarisation of evaluation batches
+_offset = 0  # moved_draws: 0 is every run's own draws
+
+
+def binarisation_generator(device: torch.device, batch_idx: int) -> torch.Generator:
+    """The fixed draw that binarises evaluation batch `batch_idx`: the same in every epoch,
+    stage and run (a part of the evaluation data, like the split)."""
+    return torch.Generator(device=device).manual_seed(_BINARISATION_SEED + _offset + batch_idx)
+
+
+@contextlib.contextmanager
+def moved_draws(offset: int) -> Iterator[None]:
+    """Inside: every evaluation draw (the noise and the binarisation) moved by `offset`,
+    i.e. another sample of the evaluation's randomness for the same checkpoint; offset 0 is
+    the runs' own. experiments/reference_protocol.py measures a metric's noise with it."""
+    global _offset
+    previous, _offset = _offset, offset
+    try:
+        yield
+    finally:
+        _offset = previous
 
 
 @contextlib.contextmanager
@@ -27,5 +48,5 @@ def evaluation_noise(device: torch.device, stage: str, batch_idx: int) -> Iterat
     for its half of the batch is drawn as in training."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(_STAGE_SEED.get(stage, 40_000) + batch_idx)
+        torch.manual_seed(_STAGE_SEED.get(stage, 40_000) + _offset + batch_idx)
         yield

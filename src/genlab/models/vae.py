@@ -46,7 +46,7 @@ from genlab.metrics.elbo import (
     log_standard_normal,
     reparameterize,
 )
-from genlab.models.eval_noise import evaluation_noise
+from genlab.models.eval_noise import binarisation_generator, evaluation_noise
 from genlab.models.optim import build_optimizer, build_scheduler
 from genlab.models.step_logging import logs_this_step
 from genlab.models.step_progress import step_progress
@@ -153,7 +153,7 @@ class VAE(L.LightningModule):
         if stage == "train":
             return torch.bernoulli(x)
         # a fixed binarisation of each evaluation batch, the same in every epoch and run
-        gen = torch.Generator(device=x.device).manual_seed(10_000 + batch_idx)
+        gen = binarisation_generator(x.device, batch_idx)
         return (torch.rand(x.shape, generator=gen, device=x.device) < x).to(x.dtype)
 
     def kl_weight(self) -> float:
